@@ -1,0 +1,178 @@
+"""Fixtures that start real services on free 127.0.0.1 ports and stop them afterwards."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REQUIRE_SERVICES = os.environ.get("LAKE_TEST_REQUIRE_SERVICES") == "1"
+POSTGRES_DSN = os.environ.get("LAKE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+MOTO_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited with {process.returncode} before {url} answered")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Keep every test run away from the user's ~/.prefect and from Prefect's analytics.
+    prefect_home = Path(config.rootpath) / ".pytest_cache" / "prefect-home"
+    prefect_home.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PREFECT_HOME", str(prefect_home))
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+
+
+def service_unavailable(reason: str) -> None:
+    """Skip on a developer's machine; fail in CI, where every service must be present."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (LAKE_TEST_REQUIRE_SERVICES=1 turns this skip into a failure)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto S3 server (real HTTP, enforces conditional put) on a free port."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/moto-api/", process)
+        yield url
+    finally:
+        stop(process)
+
+
+@pytest.fixture
+def s3_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Point the standard AWS variables at the moto server; returns them for subprocesses."""
+    env = {**MOTO_CREDENTIALS, "AWS_ENDPOINT_URL": moto_endpoint}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture
+def s3_bucket(s3_env: dict[str, str]) -> str:
+    """A fresh, empty bucket on the moto server."""
+    import boto3
+
+    name = f"lake-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_env["AWS_ENDPOINT_URL"]).create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def s3_lake(s3_bucket: str, s3_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    """LAKE_URI on the moto server: the same flows, now writing to S3."""
+    uri = f"s3://{s3_bucket}/lake"
+    monkeypatch.setenv("LAKE_URI", uri)
+    return uri
+
+
+@pytest.fixture
+def local_lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """LAKE_URI on a fresh local folder."""
+    root = tmp_path / "lake"
+    monkeypatch.setenv("LAKE_URI", str(root))
+    return root
+
+
+@pytest.fixture(params=["local", "s3"])
+def any_lake(request: pytest.FixtureRequest) -> str:
+    """Run a test once on a local folder and once on moto S3."""
+    if request.param == "local":
+        return str(request.getfixturevalue("local_lake"))
+    return str(request.getfixturevalue("s3_lake"))
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real `prefect server start` for the session; in-process flows and subprocesses use it."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    home = tmp_path_factory.mktemp("prefect-server")
+    port = free_port()
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home}/prefect.db",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_ENABLED": "false",
+    }
+    env.pop("PREFECT_API_URL", None)
+    prefect = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
+    log = (home / "server.log").open("wb")
+    process = subprocess.Popen(
+        [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    api_url = f"http://127.0.0.1:{port}/api"
+    try:
+        wait_for_http(f"{api_url}/health", process)
+        os.environ["PREFECT_API_URL"] = api_url
+        with temporary_settings(updates={PREFECT_API_URL: api_url}):
+            yield api_url
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        stop(process)
+        log.close()
+
+
+@pytest.fixture
+def postgres_dsn() -> str:
+    """The PostgreSQL server this machine and CI start (127.0.0.1:5432, trust auth)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(POSTGRES_DSN, connect_timeout=3) as connection:
+            connection.execute("select 1")
+    except psycopg.OperationalError as error:
+        service_unavailable(f"PostgreSQL is not reachable at {POSTGRES_DSN}: {error}")
+    return POSTGRES_DSN
