@@ -1,0 +1,172 @@
+"""Table contracts: each table declared once; writers, row checks and quality suites use it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import polars as pl
+import pyarrow as pa
+
+from flows.core.checks import Check, NotNull, joined_reasons, reason_expression
+from flows.core.errors import ContractViolation
+from flows.core.paths import safe_relative
+
+Layer = Literal["bronze", "silver", "gold", "quarantine", "_ops"]
+REASON_COLUMN = "_reason"
+LINEAGE_PREFIX = "_"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A Delta table's contract. `schema=None` means schema-on-read (bronze: raw rows, merged)."""
+
+    name: str
+    layer: Layer
+    schema: pa.Schema | None = None
+    key: tuple[str, ...] = ()
+    partition_by: tuple[str, ...] = ()
+    newest_by: str | None = None
+    checks: tuple[Check, ...] = ()
+    description: str = ""
+    freshness_hours: float | None = None
+    tags: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        safe_relative(self.path)
+        if self.schema is not None:
+            declared = set(self.schema.names)
+            named = set(self.key) | set(self.partition_by) | ({self.newest_by} - {None})
+            unknown = sorted(str(name) for name in named - declared)
+            if unknown:
+                raise ContractViolation(
+                    f"{self.path}: key/partition columns {unknown} not in schema"
+                )
+
+    @property
+    def path(self) -> str:
+        """Location relative to the lake root, e.g. `silver/orders`."""
+        return f"{self.layer}/{self.name}"
+
+    @property
+    def bronze(self) -> Table:
+        """The raw sibling that feeds this table."""
+        return Table(self.name, "bronze", description=f"Raw rows for {self.path}, as delivered.")
+
+    @property
+    def quarantine(self) -> Table:
+        """Where rows that fail this contract go, as strings, with the reason."""
+        return Table(
+            self.name,
+            "quarantine",
+            description=f"Rows rejected by the {self.path} contract, with {REASON_COLUMN}.",
+        )
+
+    def required_columns(self) -> list[str]:
+        if self.schema is None:
+            return []
+        return [f.name for f in self.schema if not f.nullable or f.name in self.key]
+
+    def all_checks(self) -> tuple[Check, ...]:
+        """Declared checks plus not-null for every required column."""
+        required = self.required_columns()
+        return (NotNull(tuple(required)), *self.checks) if required else self.checks
+
+    def split(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+        """Cast `batch` to the contract and split it: (valid rows, rejects with a reason column)."""
+        return split_batch(self, batch)
+
+    def conform(self, data: pa.Table) -> pa.Table:
+        """The contract's columns, in order, cast to its exact schema (raises if impossible)."""
+        if self.schema is None:
+            return data
+        missing = [name for name in self.schema.names if name not in data.column_names]
+        if missing:
+            raise ContractViolation(f"{self.path}: missing column(s) {missing}")
+        try:
+            return data.select(self.schema.names).cast(self.schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+            raise ContractViolation(f"{self.path}: cannot cast to the contract: {error}") from error
+
+    def deduplicate(self, data: pa.Table) -> pa.Table:
+        """One row per key: the newest by `newest_by`, else the last one delivered."""
+        if not self.key:
+            return data
+        frame = _frame(data)
+        if self.newest_by:
+            frame = frame.sort(self.newest_by, nulls_last=False, maintain_order=True)
+        latest = frame.unique(subset=list(self.key), keep="last", maintain_order=True)
+        return latest.to_arrow().cast(data.schema)
+
+
+def _cast_expression(name: str, source: pl.DataType, target: pl.DataType) -> pl.Expr:
+    column = pl.col(name)
+    if source == target:
+        return column
+    if source == pl.String:
+        if target == pl.Date:
+            return column.str.strip_chars().str.to_date(strict=False)
+        if isinstance(target, pl.Datetime):
+            parsed = column.str.strip_chars().str.to_datetime(
+                time_unit=target.time_unit, time_zone="UTC", strict=False
+            )
+            return parsed if target.time_zone else parsed.dt.replace_time_zone(None)
+        if target == pl.Boolean:
+            lowered = column.str.strip_chars().str.to_lowercase()
+            return (
+                pl.when(lowered.is_in(["true", "1", "yes"]))
+                .then(True)
+                .when(lowered.is_in(["false", "0", "no"]))
+                .then(False)
+                .otherwise(None)
+            )
+        return column.str.strip_chars().cast(target, strict=False)
+    return column.cast(target, strict=False)
+
+
+def split_batch(table: Table, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """Vectorised contract check. Rejected rows keep their raw values (as strings) and a reason."""
+    if table.schema is None:
+        raise ContractViolation(f"{table.path} has no schema to check rows against")
+    missing_required = [n for n in table.required_columns() if n not in batch.column_names]
+    if missing_required:
+        raise ContractViolation(f"{table.path}: missing required column(s) {missing_required}")
+    raw = _frame(batch)
+    target = _frame(table.schema.empty_table()).schema
+    raw = raw.with_columns(
+        pl.lit(None, dtype=target[n]).alias(n) for n in target if n not in raw.columns
+    )
+
+    casts = {
+        name: _cast_expression(name, raw.schema[name], dtype) for name, dtype in target.items()
+    }
+    type_violations = [
+        (pl.col(name).is_not_null() & casts[name].is_null(), f"{name}: not a valid {dtype}")
+        for name, dtype in target.items()
+        if raw.schema[name] != dtype
+    ]
+    typed = raw.select(expression.alias(name) for name, expression in casts.items())
+    value_violations = [v for check in table.all_checks() for v in check.violations()]
+    reason = pl.select(
+        joined_reasons(
+            [
+                pl.lit(raw.select(reason_expression(type_violations)).to_series()),
+                pl.lit(typed.select(reason_expression(value_violations)).to_series()),
+            ]
+        )
+    ).to_series()
+    is_rejected = reason.is_not_null()
+    valid = typed.filter(~is_rejected)
+    lineage = [c for c in raw.columns if c.startswith(LINEAGE_PREFIX) and c not in target]
+    rejects = raw.filter(is_rejected).select(
+        *(pl.col(name).cast(pl.String) for name in target),
+        *(pl.col(name) for name in lineage),
+        reason.filter(is_rejected).alias(REASON_COLUMN),
+    )
+    return valid.to_arrow().cast(table.schema), rejects.to_arrow()
+
+
+def _frame(data: pa.Table) -> pl.DataFrame:
+    frame = pl.from_arrow(data)
+    assert isinstance(frame, pl.DataFrame)
+    return frame

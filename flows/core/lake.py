@@ -1,0 +1,272 @@
+"""Lake I/O: the only module that imports `deltalake`. The same calls for a folder and for `s3://`.
+
+Every write is one Delta commit (readers see all of it or none of it) and carries the Prefect flow
+run in its commit metadata. On S3, delta-rs commits with conditional put, so concurrent writers
+are safe without a lock table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal, TypeAlias
+
+import polars as pl
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
+
+from flows.core import errors
+from flows.core.contracts import Table
+from flows.core.lineage import current_run
+from flows.core.paths import lake_location
+from flows.core.settings import get_settings, s3_storage_options
+
+Scalar = str | int | float | bool | date | datetime
+TableData: TypeAlias = "pa.Table | pl.DataFrame"
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What one commit did."""
+
+    table: str
+    operation: str
+    version: int
+    rows: int
+    inserted: int = 0
+    updated: int = 0
+
+
+def location(table: Table) -> str:
+    """The table's folder or `s3://` URI under the configured lake root."""
+    return lake_location(table.path)
+
+
+def storage_options() -> dict[str, str]:
+    return s3_storage_options(get_settings())
+
+
+def exists(table: Table) -> bool:
+    return bool(DeltaTable.is_deltatable(location(table), storage_options=storage_options()))
+
+
+def open_table(table: Table, *, version: int | None = None) -> DeltaTable:
+    """The `DeltaTable` itself, for operations this module does not wrap."""
+    try:
+        return DeltaTable(location(table), version=version, storage_options=storage_options())
+    except TableNotFoundError as error:
+        raise errors.TableNotFoundError(
+            f"{table.path} does not exist under {get_settings().root}: run the flow that writes it"
+        ) from error
+
+
+def version(table: Table) -> int:
+    return int(open_table(table).version())
+
+
+def scan(table: Table, *, version: int | None = None) -> pl.LazyFrame:
+    """A lazy Polars scan; filters and projections are pushed down into the Delta scan."""
+    return pl.scan_delta(open_table(table, version=version))
+
+
+def read(
+    table: Table,
+    *,
+    columns: Sequence[str] | None = None,
+    where: pl.Expr | None = None,
+    version: int | None = None,
+) -> pl.DataFrame:
+    """Read (part of) a table into Polars."""
+    frame = scan(table, version=version)
+    if where is not None:
+        frame = frame.filter(where)
+    if columns is not None:
+        frame = frame.select(columns)
+    return frame.collect()
+
+
+def read_arrow(
+    table: Table,
+    *,
+    columns: Sequence[str] | None = None,
+    where: pl.Expr | None = None,
+    version: int | None = None,
+) -> pa.Table:
+    return read(table, columns=columns, where=where, version=version).to_arrow()
+
+
+def read_batches(
+    table: Table, *, columns: Sequence[str] | None = None, batch_rows: int | None = None
+) -> Iterator[pa.RecordBatch]:
+    """Stream a table in record batches; memory is bounded by the batch size."""
+    dataset = open_table(table).to_pyarrow_dataset()
+    yield from dataset.to_batches(
+        columns=list(columns) if columns is not None else None,
+        batch_size=batch_rows or get_settings().batch_rows,
+    )
+
+
+def history(table: Table, *, limit: int | None = None) -> list[dict[str, Any]]:
+    """Commits, newest first, with their operation, metrics and the flow run that wrote them."""
+    return list(open_table(table).history(limit))
+
+
+def append(table: Table, data: TableData) -> WriteResult:
+    """Add rows in one commit."""
+    arrow = _prepared(table, data)
+    if arrow.num_rows == 0:
+        return WriteResult(table.path, "NOOP", _version_or_minus_one(table), 0)
+    _write(table, arrow, mode="append")
+    return WriteResult(table.path, "WRITE", version(table), arrow.num_rows)
+
+
+def replace_where(table: Table, data: TableData, *, where: Mapping[str, Scalar]) -> WriteResult:
+    """Replace the rows matching `where` (column = value, all of them) with `data`, in one commit.
+
+    Writing a batch this way is idempotent: re-running it replaces its own rows instead of adding
+    them again, and a crash before the commit leaves the table as it was.
+    """
+    arrow = _prepared(table, data)
+    if not exists(table):
+        return append(table, arrow)
+    predicate = " AND ".join(f"{_identifier(c)} = {sql_literal(v)}" for c, v in where.items())
+    _write(table, arrow, mode="overwrite", predicate=predicate)
+    return WriteResult(table.path, "WRITE", version(table), arrow.num_rows)
+
+
+def overwrite_partitions(table: Table, data: TableData) -> WriteResult:
+    """Replace exactly the partitions present in `data`; other partitions are untouched."""
+    if not table.partition_by:
+        raise errors.ContractViolation(f"{table.path} is not partitioned; use overwrite()")
+    arrow = _prepared(table, data)
+    if not exists(table):
+        return append(table, arrow)
+    predicate = partition_predicate(arrow, table.partition_by)
+    if predicate is None:
+        return WriteResult(table.path, "NOOP", version(table), 0)
+    _write(table, arrow, mode="overwrite", predicate=predicate)
+    return WriteResult(table.path, "WRITE", version(table), arrow.num_rows)
+
+
+def overwrite(table: Table, data: TableData) -> WriteResult:
+    """Replace the whole table in one commit (earlier versions stay readable by time travel)."""
+    arrow = _prepared(table, data)
+    _write(table, arrow, mode="overwrite")
+    return WriteResult(table.path, "WRITE", version(table), arrow.num_rows)
+
+
+def merge(table: Table, data: TableData) -> WriteResult:
+    """Upsert on the table's key in one commit; with `newest_by`, an older row never wins."""
+    if not table.key:
+        raise errors.ContractViolation(f"{table.path} declares no key to merge on")
+    arrow = table.deduplicate(_prepared(table, data))
+    if arrow.num_rows == 0:
+        return WriteResult(table.path, "NOOP", _version_or_minus_one(table), 0)
+    if not exists(table):
+        result = append(table, arrow)
+        return WriteResult(table.path, "WRITE", result.version, result.rows, inserted=result.rows)
+    matched = " AND ".join(f"t.{_identifier(k)} = s.{_identifier(k)}" for k in table.key)
+    newer = f"s.{_identifier(table.newest_by)} >= t.{_identifier(table.newest_by)}"
+    with _translated_errors(table):
+        metrics = (
+            open_table(table)
+            .merge(
+                arrow,
+                predicate=matched,
+                source_alias="s",
+                target_alias="t",
+                commit_properties=_commit_properties(),
+            )
+            .when_matched_update_all(predicate=newer if table.newest_by else None)
+            .when_not_matched_insert_all()
+            .execute()
+        )
+    return WriteResult(
+        table.path,
+        "MERGE",
+        version(table),
+        arrow.num_rows,
+        inserted=int(metrics.get("num_target_rows_inserted", 0)),
+        updated=int(metrics.get("num_target_rows_updated", 0)),
+    )
+
+
+def sql_literal(value: Scalar) -> str:
+    """A SQL literal for a Delta predicate; strings are quoted and escaped."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, datetime):
+        return f"'{value.isoformat()}'"
+    if isinstance(value, date):
+        return f"'{value.isoformat()}'"
+    return "'" + value.replace("'", "''") + "'"
+
+
+def partition_predicate(data: pa.Table, columns: Sequence[str]) -> str | None:
+    """`(a = x AND b = y) OR ...` over the distinct partition values in `data`; None if empty."""
+    combos = pl.from_arrow(data.select(list(columns)))
+    assert isinstance(combos, pl.DataFrame)
+    clauses = [
+        "(" + " AND ".join(_equals(c, v) for c, v in zip(columns, row, strict=True)) + ")"
+        for row in combos.unique(maintain_order=True).iter_rows()
+    ]
+    return " OR ".join(clauses) or None
+
+
+def _equals(column: str, value: Scalar | None) -> str:
+    if value is None:
+        return f"{_identifier(column)} IS NULL"
+    return f"{_identifier(column)} = {sql_literal(value)}"
+
+
+def _identifier(name: str | None) -> str:
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def _prepared(table: Table, data: TableData) -> pa.Table:
+    arrow = data.to_arrow() if isinstance(data, pl.DataFrame) else data
+    return table.conform(arrow)
+
+
+def _version_or_minus_one(table: Table) -> int:
+    return version(table) if exists(table) else -1
+
+
+def _commit_properties() -> CommitProperties:
+    return CommitProperties(custom_metadata=current_run().commit_metadata())
+
+
+def _write(
+    table: Table,
+    data: pa.Table,
+    *,
+    mode: Literal["append", "overwrite"],
+    predicate: str | None = None,
+) -> None:
+    arguments: dict[str, Any] = {
+        "mode": mode,
+        "predicate": predicate,
+        "partition_by": list(table.partition_by) or None,
+        "schema_mode": "merge" if table.schema is None else None,
+        "description": table.description or None,
+        "storage_options": storage_options(),
+        "commit_properties": _commit_properties(),
+    }
+    with _translated_errors(table):
+        write_deltalake(location(table), data, **arguments)
+
+
+@contextmanager
+def _translated_errors(table: Table) -> Iterator[None]:
+    try:
+        yield
+    except CommitFailedError as error:
+        raise errors.WriteConflictError(
+            f"{table.path}: another writer committed a conflicting change; re-run to apply on top"
+            f" of it ({error})"
+        ) from error

@@ -1,0 +1,90 @@
+"""One settings object for the whole project; every location and credential is decided here."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    import boto3
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_LAKE_DIR = REPO_ROOT / "lake"
+
+
+class LakeSettings(BaseSettings):
+    """Settings read from `LAKE_*` environment variables (and the standard `AWS_*` chain)."""
+
+    model_config = SettingsConfigDict(env_prefix="LAKE_", extra="ignore")
+
+    uri: str = str(DEFAULT_LAKE_DIR)
+    """Root of the lake: a local folder, or `s3://bucket/prefix`."""
+    aws_credentials_block: str | None = None
+    """Name of a prefect-aws `AwsCredentials` block; unset means the standard AWS chain."""
+    s3_endpoint_url: str | None = None
+    """S3-compatible endpoint; unset falls back to `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`."""
+    aws_region: str | None = None
+    """Region; unset falls back to the AWS chain, then us-east-1."""
+    batch_rows: int = 250_000
+    """Rows per streaming batch: memory is bounded by this, not by input size."""
+
+    @property
+    def is_s3(self) -> bool:
+        return self.uri.startswith("s3://")
+
+    @property
+    def root(self) -> str:
+        """The lake root without a trailing slash; local roots are absolute."""
+        if self.is_s3:
+            return self.uri.rstrip("/")
+        return str(Path(self.uri).expanduser().resolve())
+
+    @property
+    def endpoint_url(self) -> str | None:
+        return (
+            self.s3_endpoint_url
+            or os.environ.get("AWS_ENDPOINT_URL_S3")
+            or os.environ.get("AWS_ENDPOINT_URL")
+        )
+
+
+def get_settings() -> LakeSettings:
+    """Read the settings now (cheap), so a changed environment takes effect at once."""
+    return LakeSettings()
+
+
+def boto3_session(settings: LakeSettings) -> boto3.Session:
+    """A boto3 session from the configured Prefect block, else from the standard AWS chain."""
+    import boto3
+
+    if settings.aws_credentials_block:
+        from prefect_aws import AwsCredentials
+
+        block = cast(AwsCredentials, AwsCredentials.load(settings.aws_credentials_block))
+        session: boto3.Session = block.get_boto3_session()
+        return session
+    return boto3.Session(region_name=settings.aws_region)
+
+
+def s3_storage_options(settings: LakeSettings) -> dict[str, str]:
+    """Storage options for delta-rs and Polars; empty for a local lake."""
+    if not settings.is_s3:
+        return {}
+    session = boto3_session(settings)
+    options = {"AWS_REGION": settings.aws_region or session.region_name or "us-east-1"}
+    credentials = session.get_credentials()
+    if credentials is not None:
+        frozen = credentials.get_frozen_credentials()
+        options["AWS_ACCESS_KEY_ID"] = str(frozen.access_key)
+        options["AWS_SECRET_ACCESS_KEY"] = str(frozen.secret_key)
+        if frozen.token:
+            options["AWS_SESSION_TOKEN"] = frozen.token
+    endpoint = settings.endpoint_url
+    if endpoint:
+        options["AWS_ENDPOINT_URL"] = endpoint
+        if endpoint.startswith("http://"):
+            options["AWS_ALLOW_HTTP"] = "true"
+    return options

@@ -1,0 +1,48 @@
+"""The smallest useful flow: sample customers merged into silver/customers. Copy it to start one.
+
+python flows/examples/example_data_pipeline.py --rows 500
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.core import lake, samples
+from flows.core.artifacts import publish_table
+from flows.core.tables import CUSTOMERS
+
+
+@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+def write_customers(rows: int, seed: int) -> lake.WriteResult:
+    return lake.merge(CUSTOMERS, samples.customers(rows, seed=seed))
+
+
+@flow(
+    name="Example Data Pipeline",
+    description="The template flow: sample customers merged into silver/customers.",
+    log_prints=True,
+)
+def example_data_pipeline(rows: int = 100, seed: int = 7) -> lake.WriteResult:
+    result = write_customers(rows, seed)
+    publish_table(
+        "example-data-pipeline", [result.__dict__], description="The commit this run made"
+    )
+    print(
+        f"{result.table}: version {result.version}, {result.inserted} new, {result.updated} updated"
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=example_data_pipeline.description)
+    parser.add_argument("--rows", type=int, default=100, help="how many sample customers")
+    parser.add_argument("--seed", type=int, default=7, help="sample data seed")
+    args = parser.parse_args()
+    example_data_pipeline(rows=args.rows, seed=args.seed)
+
+
+if __name__ == "__main__":
+    main()
