@@ -35,3 +35,28 @@ lock: ## re-resolve requirements.lock from pyproject.toml
 
 clean-lake: ## delete the local zero-config lake
 	rm -rf lake
+
+# Local platform (docker/): PostgreSQL, Prefect server + UI, S3 store, worker.
+COMPOSE := docker compose --project-directory docker -f docker/docker-compose.yml
+.PHONY: up down reset deploy ui server
+
+up: ## start the local platform (docker compose) and wait until it is healthy
+	docker/init-env.sh
+	$(COMPOSE) up --detach --build --wait
+	@$(MAKE) --no-print-directory ui
+
+down: ## stop the local platform, keeping its data
+	$(COMPOSE) down
+
+reset: ## stop the local platform and delete its database and lake volumes
+	$(COMPOSE) down --volumes
+
+deploy: up ## register every deployment in prefect.yaml with the local platform
+	$(COMPOSE) exec -T worker /opt/app/docker/bin/deploy.sh
+
+ui: ## print the Prefect UI address
+	@echo "Prefect UI: http://localhost:$$( (sed -n 's/^PREFECT_PORT=//p' docker/.env 2>/dev/null; echo 4200) | head -n 1)"
+
+server: $(STAMP) ## a native Prefect server on http://127.0.0.1:4200 (no Docker, SQLite)
+	@echo "Then, in another shell: export PREFECT_API_URL=http://127.0.0.1:4200/api"
+	$(BIN)/prefect server start --host 127.0.0.1 --port 4200
