@@ -36,7 +36,9 @@ def wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float = 9
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{process.args} exited with {process.returncode} before {url} answered")
+            raise RuntimeError(
+                f"{process.args} exited with {process.returncode} before {url} answered"
+            )
         try:
             if httpx.get(url, timeout=2).status_code < 500:
                 return

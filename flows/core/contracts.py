@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from flows.core.checks import Check, NotNull, joined_reasons, reason_expression
 from flows.core.errors import ContractViolation
-from flows.core.paths import safe_relative
+from flows.core.paths import safe_name
 
 Layer = Literal["bronze", "silver", "gold", "quarantine", "_ops"]
 REASON_COLUMN = "_reason"
@@ -33,7 +33,7 @@ class Table:
     tags: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        safe_relative(self.path)
+        safe_name(self.name)
         if self.schema is not None:
             declared = set(self.schema.names)
             named = set(self.key) | set(self.partition_by) | ({self.newest_by} - {None})

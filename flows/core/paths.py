@@ -26,6 +26,13 @@ def safe_relative(path: str) -> str:
     return "/".join(segments)
 
 
+def safe_name(name: str) -> str:
+    """`name` if it is one safe path segment (a table or source name), else raise."""
+    if "/" in name or safe_relative(name) != name:
+        raise UnsafePathError(f"{name!r} must be a single name: letters, digits, '_', '-', '.'")
+    return name
+
+
 def lake_location(path: str, settings: LakeSettings | None = None) -> str:
     """The absolute location (folder path or `s3://` URI) of `path` under the lake root."""
     settings = settings or get_settings()
