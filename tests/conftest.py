@@ -167,9 +167,12 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         log.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def postgres_dsn() -> str:
-    """The PostgreSQL server this machine and CI start (127.0.0.1:5432, trust auth)."""
+    """The PostgreSQL server this machine and CI start (127.0.0.1:5432, trust auth).
+
+    Session-scoped so module-wide services (tests/platform's Prefect server) can build on it.
+    """
     import psycopg
 
     try:
