@@ -29,3 +29,7 @@ class WriteConflictError(LakeError):
 
 class SourceError(LakeError):
     """A source (API, database, file) failed or returned something unusable."""
+
+
+class ObjectNotFoundError(LakeError, FileNotFoundError):
+    """A non-table object (model artifact, report) does not exist under the lake root."""
