@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -55,6 +55,15 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def drain_prefect_workers() -> None:
+    """Send buffered logs and events while the server is still up, not at interpreter exit."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=10)
+    EventsWorker.drain_all(timeout=10)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -161,6 +170,7 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         os.environ["PREFECT_API_URL"] = api_url
         with temporary_settings(updates={PREFECT_API_URL: api_url}):
             yield api_url
+            drain_prefect_workers()
     finally:
         os.environ.pop("PREFECT_API_URL", None)
         stop(process)
@@ -181,3 +191,65 @@ def postgres_dsn() -> str:
     except psycopg.OperationalError as error:
         service_unavailable(f"PostgreSQL is not reachable at {POSTGRES_DSN}: {error}")
     return POSTGRES_DSN
+
+
+class PagedApi:
+    """A real HTTP server on 127.0.0.1 serving `records` page by page (`?page=N&per_page=M`).
+
+    `failures[page]` lists status codes answered before that page succeeds (429 comes with
+    `Retry-After: 0`), so retry and rate-limit handling is exercised over a real socket.
+    """
+
+    def __init__(self, records: list[dict[str, object]], failures: dict[int, list[int]]) -> None:
+        self.records = records
+        self.failures = {page: list(codes) for page, codes in failures.items()}
+        self.requests: list[str] = []
+        self.url = ""
+
+
+@pytest.fixture
+def paged_api() -> Iterator[Callable[..., PagedApi]]:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlparse
+
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(
+        records: list[dict[str, object]], failures: dict[int, list[int]] | None = None
+    ) -> PagedApi:
+        api = PagedApi(records, failures or {})
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                api.requests.append(self.path)
+                query = parse_qs(urlparse(self.path).query)
+                page, per_page = int(query["page"][0]), int(query["per_page"][0])
+                pending = api.failures.get(page, [])
+                if pending:
+                    status = pending.pop(0)
+                    self.send_response(status)
+                    if status == 429:
+                        self.send_header("Retry-After", "0")
+                    self.end_headers()
+                    return
+                body = json.dumps({"data": api.records[(page - 1) * per_page : page * per_page]})
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        api.url = f"http://127.0.0.1:{server.server_address[1]}/orders"
+        return api
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
