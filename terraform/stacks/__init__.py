@@ -1,0 +1,1 @@
+"""CDK Terrain stacks: the one-time GitHub bootstrap and one platform stack per environment."""

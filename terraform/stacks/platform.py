@@ -1,0 +1,425 @@
+"""One environment of the platform: lake bucket and key, host role, and the EC2 host."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cdktn import S3Backend, TerraformOutput, TerraformStack, TerraformVariable
+from cdktn_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
+from cdktn_provider_aws.data_aws_partition import DataAwsPartition
+from cdktn_provider_aws.data_aws_ssm_parameter import DataAwsSsmParameter
+from cdktn_provider_aws.data_aws_vpc import DataAwsVpc
+from cdktn_provider_aws.iam_instance_profile import IamInstanceProfile
+from cdktn_provider_aws.iam_role import IamRole
+from cdktn_provider_aws.iam_role_policy import IamRolePolicy
+from cdktn_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
+from cdktn_provider_aws.instance import Instance, InstanceMetadataOptions, InstanceRootBlockDevice
+from cdktn_provider_aws.kms_alias import KmsAlias
+from cdktn_provider_aws.kms_key import KmsKey
+from cdktn_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
+from cdktn_provider_aws.s3_bucket import S3Bucket
+from cdktn_provider_aws.s3_bucket_lifecycle_configuration import (
+    S3BucketLifecycleConfiguration,
+    S3BucketLifecycleConfigurationRule,
+    S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload,
+    S3BucketLifecycleConfigurationRuleExpiration,
+    S3BucketLifecycleConfigurationRuleFilter,
+    S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration,
+)
+from cdktn_provider_aws.s3_bucket_logging import S3BucketLoggingA
+from cdktn_provider_aws.s3_bucket_ownership_controls import (
+    S3BucketOwnershipControls,
+    S3BucketOwnershipControlsRule,
+)
+from cdktn_provider_aws.s3_bucket_policy import S3BucketPolicy
+from cdktn_provider_aws.s3_bucket_public_access_block import S3BucketPublicAccessBlock
+from cdktn_provider_aws.s3_bucket_server_side_encryption_configuration import (
+    S3BucketServerSideEncryptionConfigurationA,
+    S3BucketServerSideEncryptionConfigurationRuleA,
+    S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA,
+)
+from cdktn_provider_aws.s3_bucket_versioning import (
+    S3BucketVersioningA,
+    S3BucketVersioningVersioningConfiguration,
+)
+from cdktn_provider_aws.security_group import SecurityGroup, SecurityGroupEgress
+from constructs import Construct
+
+from stacks.config import PROJECT, WORK_POOL, Environment, SynthInputs
+from stacks.policies import Condition, Statement, policy_document
+
+USER_DATA_TEMPLATE = Path(__file__).resolve().parents[1] / "user-data.sh"
+AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+LAKE_PREFIX = "lake"
+UI_PORT = 4200
+
+
+def render_user_data(template: str, values: dict[str, str]) -> str:
+    """Fill `@@NAME@@` placeholders; the script's own `${...}` is escaped for Terraform first."""
+    rendered = template.replace("${", "$${").replace("%{", "%%{")
+    for name, value in values.items():
+        placeholder = f"@@{name}@@"
+        if placeholder not in rendered:
+            raise ValueError(f"user data template has no {placeholder}")
+        rendered = rendered.replace(placeholder, value)
+    if "@@" in rendered:
+        raise ValueError("user data template has a placeholder without a value")
+    return rendered
+
+
+class PlatformStack(TerraformStack):
+    """Lake bucket (+ access-log bucket), KMS key, least-privilege host role, EC2 host."""
+
+    def __init__(self, scope: Construct, env: Environment, inputs: SynthInputs) -> None:
+        super().__init__(scope, env.name)
+        S3Backend(
+            self,
+            bucket=inputs.state_bucket,
+            key=f"{PROJECT}/{env.name}.tfstate",
+            region=inputs.state_region,
+            encrypt=True,
+            use_lockfile=True,
+        )
+        region = TerraformVariable(
+            self, "region", type="string", default=inputs.region, description="AWS region."
+        ).string_value
+        instance_type = TerraformVariable(
+            self,
+            "instance_type",
+            type="string",
+            default=env.instance_type,
+            description="EC2 instance type of the Prefect host.",
+        ).string_value
+        repository = TerraformVariable(
+            self,
+            "repository",
+            type="string",
+            default=inputs.repository,
+            description="GitHub repository OWNER/NAME the host installs the flows from.",
+        ).string_value
+        branch = TerraformVariable(
+            self,
+            "branch",
+            type="string",
+            default=inputs.branch,
+            description="Branch the host installs at first boot; CI then deploys each commit.",
+        ).string_value
+
+        AwsProvider(
+            self,
+            "aws",
+            region=region,
+            default_tags=[
+                AwsProviderDefaultTags(tags={"Project": PROJECT, "Environment": env.name})
+            ],
+        )
+        account = DataAwsCallerIdentity(self, "account").account_id
+        partition = DataAwsPartition(self, "partition").partition
+
+        key = self._lake_key(env, account, partition)
+        lake = self._bucket(env, "lake", f"{env.prefix}-{account}-{region}")
+        logs = self._bucket(env, "logs", f"{env.prefix}-logs-{account}-{region}")
+        self._encrypt(lake, "lake", kms_key_arn=key.arn)
+        self._encrypt(logs, "logs", kms_key_arn=None)
+        S3BucketOwnershipControls(
+            self,
+            "logs_ownership",
+            bucket=logs.id,
+            rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"),
+        )
+        S3BucketLoggingA(
+            self, "lake_logging", bucket=lake.id, target_bucket=logs.id, target_prefix="s3/"
+        )
+        self._lifecycle(
+            lake,
+            "lake",
+            env.noncurrent_version_days,
+            expire_prefix=f"{LAKE_PREFIX}/landing/",
+            expire_days=env.landing_expiry_days,
+        )
+        self._lifecycle(logs, "logs", 30, expire_prefix="", expire_days=365)
+        self._bucket_policy(lake, "lake", extra=())
+        self._bucket_policy(
+            logs,
+            "logs",
+            extra=(
+                Statement(
+                    sid="S3ServerAccessLogs",
+                    actions=["s3:PutObject"],
+                    resources=[f"{logs.arn}/s3/*"],
+                    principals=[("Service", ["logging.s3.amazonaws.com"])],
+                    conditions=[
+                        Condition("ArnLike", "aws:SourceArn", [lake.arn]),
+                        Condition("StringEquals", "aws:SourceAccount", [account]),
+                    ],
+                ),
+            ),
+        )
+
+        profile = self._host_role(env, lake.arn, key.arn, region, account, partition)
+        host = self._host(
+            env,
+            instance_type=instance_type,
+            profile=profile.name,
+            user_data=render_user_data(
+                USER_DATA_TEMPLATE.read_text(),
+                {
+                    "ENVIRONMENT": env.name,
+                    "REGION": region,
+                    "REPOSITORY": repository,
+                    "BRANCH": branch,
+                    "LAKE_URI": f"s3://{lake.bucket}/{LAKE_PREFIX}",
+                    "AUTH_PARAMETER": env.auth_parameter,
+                    "KMS_KEY_ARN": key.arn,
+                    "WORK_POOL": WORK_POOL,
+                    "UI_PORT": str(UI_PORT),
+                },
+            ),
+        )
+
+        TerraformOutput(self, "instance_id", value=host.id)
+        TerraformOutput(self, "lake_bucket", value=lake.bucket)
+        TerraformOutput(self, "lake_uri", value=f"s3://{lake.bucket}/{LAKE_PREFIX}")
+        TerraformOutput(self, "kms_key_arn", value=key.arn)
+        TerraformOutput(self, "auth_parameter", value=env.auth_parameter)
+        TerraformOutput(
+            self,
+            "ui_tunnel_command",
+            value=(
+                f"aws ssm start-session --region {region} --target {host.id} "
+                "--document-name AWS-StartPortForwardingSession "
+                f"--parameters portNumber={UI_PORT},localPortNumber={UI_PORT}"
+            ),
+        )
+
+    def _lake_key(self, env: Environment, account: str, partition: str) -> KmsKey:
+        # In a key policy "*" means this key. The account root may administer and use it, which
+        # delegates the rest to IAM: only the host role's policy grants use of the key.
+        root = f"arn:{partition}:iam::{account}:root"
+        key = KmsKey(
+            self,
+            "lake_key",
+            description=f"Encrypts the {env.name} data lake bucket and the Prefect API secret.",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=policy_document(
+                self,
+                "lake_key_policy",
+                [
+                    Statement(
+                        sid="AccountAdministersAndDelegatesToIam",
+                        actions=[
+                            "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*",
+                            "kms:Put*", "kms:Update*", "kms:Revoke*", "kms:Disable*",
+                            "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource",
+                            "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
+                            "kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*",
+                            "kms:GenerateDataKey*",
+                        ],  # fmt: skip
+                        resources=["*"],
+                        principals=[("AWS", [root])],
+                    )
+                ],
+            ),
+        )
+        KmsAlias(self, "lake_key_alias", name=f"alias/{env.prefix}-lake", target_key_id=key.key_id)
+        return key
+
+    def _bucket(self, env: Environment, id_: str, name: str) -> S3Bucket:
+        bucket = S3Bucket(self, id_, bucket=name, force_destroy=False)
+        S3BucketVersioningA(
+            self,
+            f"{id_}_versioning",
+            bucket=bucket.id,
+            versioning_configuration=S3BucketVersioningVersioningConfiguration(status="Enabled"),
+        )
+        S3BucketPublicAccessBlock(
+            self,
+            f"{id_}_public_access",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+        )
+        return bucket
+
+    def _encrypt(self, bucket: S3Bucket, id_: str, kms_key_arn: str | None) -> None:
+        # S3 server access logs can only be delivered to an SSE-S3 bucket, hence no key for logs.
+        default = S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
+            sse_algorithm="aws:kms" if kms_key_arn else "AES256", kms_master_key_id=kms_key_arn
+        )
+        S3BucketServerSideEncryptionConfigurationA(
+            self,
+            f"{id_}_encryption",
+            bucket=bucket.id,
+            rule=[
+                S3BucketServerSideEncryptionConfigurationRuleA(
+                    apply_server_side_encryption_by_default=default,
+                    bucket_key_enabled=kms_key_arn is not None,
+                )
+            ],
+        )
+
+    def _lifecycle(
+        self,
+        bucket: S3Bucket,
+        id_: str,
+        noncurrent_days: int,
+        *,
+        expire_prefix: str,
+        expire_days: int,
+    ) -> None:
+        abort = S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(
+            days_after_initiation=7
+        )
+        S3BucketLifecycleConfiguration(
+            self,
+            f"{id_}_lifecycle",
+            bucket=bucket.id,
+            rule=[
+                S3BucketLifecycleConfigurationRule(
+                    id="expire-old-versions",
+                    status="Enabled",
+                    filter=[S3BucketLifecycleConfigurationRuleFilter(prefix="")],
+                    noncurrent_version_expiration=[
+                        S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
+                            noncurrent_days=noncurrent_days
+                        )
+                    ],
+                    abort_incomplete_multipart_upload=[abort],
+                ),
+                S3BucketLifecycleConfigurationRule(
+                    id="expire-landing" if expire_prefix else "expire-logs",
+                    status="Enabled",
+                    filter=[S3BucketLifecycleConfigurationRuleFilter(prefix=expire_prefix)],
+                    expiration=[
+                        S3BucketLifecycleConfigurationRuleExpiration(days=expire_days)
+                    ],
+                    abort_incomplete_multipart_upload=[abort],
+                ),
+            ],
+        )
+
+    def _bucket_policy(self, bucket: S3Bucket, id_: str, extra: tuple[Statement, ...]) -> None:
+        deny_plain_http = Statement(
+            sid="DenyInsecureTransport",
+            effect="Deny",
+            actions=["s3:*"],
+            resources=[bucket.arn, f"{bucket.arn}/*"],
+            principals=[("*", ["*"])],
+            conditions=[Condition("Bool", "aws:SecureTransport", ["false"])],
+        )
+        S3BucketPolicy(
+            self,
+            f"{id_}_policy",
+            bucket=bucket.id,
+            policy=policy_document(self, f"{id_}_bucket_policy", [deny_plain_http, *extra]),
+        )
+
+    def _host_role(
+        self,
+        env: Environment,
+        lake_arn: str,
+        key_arn: str,
+        region: str,
+        account: str,
+        partition: str,
+    ) -> IamInstanceProfile:
+        role = IamRole(
+            self,
+            "host_role",
+            name=f"{env.prefix}-host",
+            description="The Prefect host: the lake bucket and key, its API secret, SSM core.",
+            assume_role_policy=policy_document(
+                self,
+                "host_trust",
+                [
+                    Statement(
+                        sid="Ec2AssumesHostRole",
+                        actions=["sts:AssumeRole"],
+                        principals=[("Service", ["ec2.amazonaws.com"])],
+                    )
+                ],
+            ),
+        )
+        parameter_arn = f"arn:{partition}:ssm:{region}:{account}:parameter{env.auth_parameter}"
+        IamRolePolicy(
+            self,
+            "host_lake_access",
+            name="lake-access",
+            role=role.id,
+            policy=policy_document(
+                self,
+                "host_policy",
+                [
+                    Statement(
+                        sid="ListLakeBucket",
+                        actions=["s3:ListBucket", "s3:GetBucketLocation"],
+                        resources=[lake_arn],
+                    ),
+                    Statement(
+                        sid="ReadWriteLakeObjects",
+                        actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                        resources=[f"{lake_arn}/{LAKE_PREFIX}/*"],
+                    ),
+                    Statement(
+                        sid="UseLakeKey",
+                        actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+                        resources=[key_arn],
+                    ),
+                    Statement(
+                        sid="PrefectApiSecret",
+                        actions=["ssm:GetParameter", "ssm:PutParameter"],
+                        resources=[parameter_arn],
+                    ),
+                ],
+            ),
+        )
+        IamRolePolicyAttachment(
+            self,
+            "host_ssm_core",
+            role=role.name,
+            policy_arn=f"arn:{partition}:iam::aws:policy/AmazonSSMManagedInstanceCore",
+        )
+        return IamInstanceProfile(self, "host_profile", name=f"{env.prefix}-host", role=role.name)
+
+    def _host(self, env: Environment, *, instance_type: str, profile: str, user_data: str) -> Instance:
+        vpc = DataAwsVpc(self, "default_vpc", default=True)
+        group = SecurityGroup(
+            self,
+            "host_sg",
+            name=f"{env.prefix}-host",
+            description="Prefect host: no inbound (reached through SSM); HTTPS out only.",
+            vpc_id=vpc.id,
+            egress=[
+                SecurityGroupEgress(
+                    description="HTTPS to SSM, S3, PyPI, GitHub and the OS package mirrors",
+                    protocol="tcp",
+                    from_port=443,
+                    to_port=443,
+                    cidr_blocks=["0.0.0.0/0"],
+                )
+            ],
+        )
+        ami = DataAwsSsmParameter(self, "al2023_ami", name=AMI_PARAMETER)
+        return Instance(
+            self,
+            "host",
+            ami=ami.value,
+            instance_type=instance_type,
+            iam_instance_profile=profile,
+            vpc_security_group_ids=[group.id],
+            associate_public_ip_address=True,
+            ebs_optimized=True,
+            monitoring=True,
+            metadata_options=InstanceMetadataOptions(
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1
+            ),
+            root_block_device=InstanceRootBlockDevice(
+                encrypted=True, volume_type="gp3", volume_size=30, delete_on_termination=True
+            ),
+            user_data=user_data,
+            user_data_replace_on_change=True,
+            tags={"Name": f"{env.prefix}-prefect"},
+        )
