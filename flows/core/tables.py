@@ -326,6 +326,63 @@ ML_TABLES: tuple[Table, ...] = (
 )
 # --- end ml ---
 
+# --- monitoring (flows/monitoring: data_quality_monitor, pipeline_health) ---
+SEVERITIES = ("critical", "warning")
+METRIC_KINDS = ("flow", "table")
+
+QUALITY_RESULTS = Table(
+    "quality_results",
+    layer="_ops",
+    schema=pa.schema(
+        [
+            _required("run_id", pa.string()),
+            _required("checked_at", UTC_MICROS),
+            _required("table", pa.string()),
+            ("table_version", pa.int64()),
+            _required("check", pa.string()),
+            ("column", pa.string()),
+            _required("severity", pa.string()),
+            _required("success", pa.bool_()),
+            ("observed", pa.string()),
+            ("expected", pa.string()),
+            ("unexpected_count", pa.int64()),
+            ("element_count", pa.int64()),
+            ("rows_checked", pa.int64()),
+            ("rows_total", pa.int64()),
+        ]
+    ),
+    checks=(one_of("severity", SEVERITIES),),
+    description="Every quality check of every monitor run (GX expectations, freshness, volume,"
+    " schema drift); a run replaces its own rows, so a retry never duplicates them.",
+    freshness_hours=3,
+    tags=("monitoring",),
+)
+
+PIPELINE_METRICS = Table(
+    "pipeline_metrics",
+    layer="_ops",
+    schema=pa.schema(
+        [
+            _required("run_id", pa.string()),
+            _required("measured_at", UTC_MICROS),
+            _required("window_hours", pa.float64()),
+            _required("kind", pa.string()),
+            _required("subject", pa.string()),
+            ("flow_name", pa.string()),
+            _required("metric", pa.string()),
+            ("value", pa.float64()),
+        ]
+    ),
+    checks=(one_of("kind", METRIC_KINDS),),
+    description="Pipeline health per measurement (long format): per flow its runs, rates,"
+    " durations and late runs; per table and writing flow its commits and rows written.",
+    freshness_hours=3,
+    tags=("monitoring",),
+)
+
+MONITORING_TABLES: tuple[Table, ...] = (QUALITY_RESULTS, PIPELINE_METRICS)
+# --- end monitoring ---
+
 CATALOG: tuple[Table, ...] = (
     CUSTOMERS,
     PRODUCTS,
@@ -334,4 +391,5 @@ CATALOG: tuple[Table, ...] = (
     EVENTS,
     DAILY_ORDER_TOTALS,
     *ML_TABLES,
+    *MONITORING_TABLES,
 )
