@@ -1,0 +1,108 @@
+"""Conventions the READMEs promise, checked against the code so the docs stay true."""
+
+import contextlib
+import importlib
+import io
+import re
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from prefect import Flow
+
+from tests.conftest import REPO_ROOT
+
+FLOW_DIRS = ("examples", "etl", "ml", "monitoring")
+TITLE_CASE = re.compile(r"^[A-Z][A-Za-z0-9]*( [A-Z][A-Za-z0-9]*)*$")
+FLOWS_README = REPO_ROOT / "flows" / "README.md"
+READMES = [REPO_ROOT / "README.md", FLOWS_README]
+
+
+def flow_files() -> list[Path]:
+    return sorted(
+        path
+        for category in FLOW_DIRS
+        for path in (REPO_ROOT / "flows" / category).glob("*.py")
+        if not path.name.startswith("_")
+    )
+
+
+def flows_in(path: Path) -> dict[str, Flow]:
+    module = importlib.import_module(".".join(path.relative_to(REPO_ROOT).with_suffix("").parts))
+    return {
+        name: value
+        for name, value in vars(module).items()
+        if isinstance(value, Flow) and value.fn.__module__ == module.__name__
+    }
+
+
+FLOWS = [(path, name, flow) for path in flow_files() for name, flow in flows_in(path).items()]
+FLOW_IDS = [f"{path.parent.name}/{name}" for path, name, _ in FLOWS]
+
+
+def deployments() -> list[dict]:
+    return yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text())["deployments"] or []
+
+
+def test_every_flow_file_defines_a_flow():
+    assert {path for path, _, _ in FLOWS} == set(flow_files())
+
+
+@pytest.mark.parametrize(("path", "name", "flow"), FLOWS, ids=FLOW_IDS)
+def test_flow_has_a_title_case_name_and_a_description(path, name, flow):
+    assert TITLE_CASE.match(flow.name), f"{path}: @flow(name={flow.name!r}) is not Title Case"
+    assert flow.description, f"{path}: @flow({name}) has no description"
+
+
+@pytest.mark.parametrize(("path", "name", "flow"), FLOWS, ids=FLOW_IDS)
+def test_flow_has_a_deployment(path, name, flow):
+    entrypoint = f"{path.relative_to(REPO_ROOT)}:{name}"
+    assert entrypoint in {d["entrypoint"] for d in deployments()}, f"no deployment for {entrypoint}"
+
+
+@pytest.mark.parametrize(("path", "name", "flow"), FLOWS, ids=FLOW_IDS)
+def test_flow_has_a_line_in_flows_readme(path, name, flow):
+    assert f"`{path.relative_to(REPO_ROOT / 'flows')}`" in FLOWS_README.read_text()
+
+
+@pytest.mark.parametrize("path", flow_files(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_flow_script_answers_help(path, monkeypatch):
+    monkeypatch.setattr(sys, "argv", [str(path), "--help"])
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(path), run_name="__main__")
+    assert exit_info.value.code == 0
+    assert "usage:" in out.getvalue()
+
+
+def test_every_deployment_points_at_an_existing_flow():
+    known = {f"{path.relative_to(REPO_ROOT)}:{name}" for path, name, _ in FLOWS}
+    assert [d["entrypoint"] for d in deployments() if d["entrypoint"] not in known] == []
+
+
+def shell_lines(readme: Path) -> list[str]:
+    blocks = re.findall(r"```(?:bash|sh|shell)\n(.*?)```", readme.read_text(), flags=re.S)
+    return [line.split("#")[0].strip() for block in blocks for line in block.splitlines()]
+
+
+def makefile_targets() -> set[str]:
+    text = (REPO_ROOT / "Makefile").read_text()
+    return set(re.findall(r"^([A-Za-z][\w-]*):", text, flags=re.M))
+
+
+@pytest.mark.parametrize("readme", READMES, ids=lambda p: str(p.relative_to(REPO_ROOT)))
+def test_readme_commands_name_files_and_targets_that_exist(readme):
+    lines = [line for line in shell_lines(readme) if line]
+    assert lines, f"{readme} shows no commands"
+    targets = makefile_targets()
+    for line in lines:
+        for target in re.findall(r"\bmake ([a-z][\w-]*)", line):
+            assert target in targets, f"{readme.name}: `{line}` names no Makefile target {target}"
+        for path in re.findall(
+            r"(?<![\w/.])((?:flows|docker|terraform|deploy|bench|tests)/[\w./-]+)", line
+        ):
+            assert (REPO_ROOT / path).exists(), (
+                f"{readme.name}: `{line}` names {path}, which is missing"
+            )
