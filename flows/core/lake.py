@@ -194,6 +194,47 @@ def merge(table: Table, data: TableData) -> WriteResult:
     )
 
 
+def delete(table: Table, *, where: Mapping[str, Scalar]) -> WriteResult:
+    """Delete the rows matching `where` (column = value, all of them) in one commit.
+
+    The files holding them are rewritten without them; the old files stay on storage (time
+    travel) until `vacuum` removes them.
+    """
+    if not where:
+        raise ValueError(f"{table.path}: delete needs a condition; use overwrite() to empty it")
+    predicate = " AND ".join(_equals(column, value) for column, value in where.items())
+    with _translated_errors(table):
+        metrics = open_table(table).delete(predicate, commit_properties=_commit_properties())
+    deleted = int(metrics.get("num_deleted_rows", 0))
+    operation = "DELETE" if metrics.get("num_removed_files", 0) else "NOOP"
+    return WriteResult(table.path, operation, version(table), deleted)
+
+
+def vacuum(
+    table: Table,
+    *,
+    retention_hours: int | None = None,
+    enforce_retention: bool = True,
+    full: bool = False,
+) -> list[str]:
+    """Physically remove files no longer referenced and older than the retention; their names.
+
+    `enforce_retention=False` allows a retention below the table's minimum (7 days by default):
+    only for an erasure, since it breaks time travel and readers still on an old version.
+    `full=True` lists the folder, so it also removes orphans: files no commit mentions (left by
+    a crashed writer), once they are older than the retention.
+    """
+    return list(
+        open_table(table).vacuum(
+            retention_hours=retention_hours,
+            dry_run=False,
+            enforce_retention_duration=enforce_retention,
+            commit_properties=_commit_properties(),
+            full=full,
+        )
+    )
+
+
 def sql_literal(value: Scalar) -> str:
     """A SQL literal for a Delta predicate; strings are quoted and escaped."""
     if isinstance(value, bool):

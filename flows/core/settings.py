@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -30,6 +31,10 @@ class LakeSettings(BaseSettings):
     """Region; unset falls back to the AWS chain, then us-east-1."""
     batch_rows: int = 250_000
     """Rows per streaming batch: memory is bounded by this, not by input size."""
+    source_dsn: SecretStr | None = None
+    """PostgreSQL DSN `database_ingest` reads from; a secret: never logged, never a parameter."""
+    dask_address: str | None = None
+    """Scheduler of a Dask cluster (`tcp://host:8786`) for data-parallel flows; unset = threads."""
 
     @property
     def is_s3(self) -> bool:

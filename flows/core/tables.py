@@ -326,6 +326,115 @@ ML_TABLES: tuple[Table, ...] = (
 )
 # --- end ml ---
 
+# --- etl ingestion, enrichment, batch processing, erasure (flows/etl) ---
+INGEST_STATE = Table(
+    "ingest_state",
+    layer="_ops",
+    schema=pa.schema(
+        [
+            _required("source", pa.string()),
+            _required("position", pa.string()),
+            ("rows", pa.int64()),
+            ("run_id", pa.string()),
+            _required("updated_at", UTC_MICROS),
+        ]
+    ),
+    key=("source",),
+    newest_by="updated_at",
+    description="How far each incremental source has been ingested (a watermark or a page);"
+    " moved only after the lake commits of that unit.",
+    tags=("etl", "state"),
+)
+
+ENRICHED_EVENTS = Table(
+    "enriched_events",
+    layer="gold",
+    schema=pa.schema(
+        [
+            _required("event_id", pa.int64()),
+            _required("event_date", pa.date32()),
+            _required("event_time", UTC_MICROS),
+            _required("event_type", pa.string()),
+            ("value", pa.float64()),
+            _required("customer_id", pa.int64()),
+            ("product_id", pa.int64()),
+            ("product_name", pa.string()),
+            ("category", pa.string()),
+            ("price", pa.float64()),
+            ("country", pa.string()),
+            ("segment", pa.string()),
+            _required("product_matched", pa.bool_()),
+            _required("customer_matched", pa.bool_()),
+        ]
+    ),
+    key=("event_id",),
+    partition_by=("event_date",),
+    description="Events with the current product and customer attributes; an event whose product"
+    " or customer is unknown is kept with *_matched = false.",
+    freshness_hours=6,
+    tags=("etl",),
+)
+
+SCORED_TRANSACTIONS = Table(
+    "scored_transactions",
+    layer="silver",
+    schema=pa.schema(
+        [
+            _required("transaction_id", pa.int64()),
+            _required("account_id", pa.int64()),
+            _required("amount", pa.float64()),
+            ("merchant_category", pa.string()),
+            _required("occurred_at", UTC_MICROS),
+            _required("occurred_date", pa.date32()),
+            _required("is_large", pa.bool_()),
+            _required("is_night", pa.bool_()),
+            _required("risk_score", pa.float64()),
+        ]
+    ),
+    key=("transaction_id",),
+    partition_by=("occurred_date",),
+    checks=(between("risk_score", 0, 1),),
+    description="Transactions with rule-based risk flags, processed one day per batch.",
+    tags=("etl",),
+)
+
+ERASURES = Table(
+    "erasures",
+    layer="_ops",
+    schema=pa.schema(
+        [
+            _required("erasure_id", pa.string()),
+            _required("table", pa.string()),
+            _required("subject_ref", pa.string()),
+            ("requested_by", pa.string()),
+            ("request_ref", pa.string()),
+            _required("rows_deleted", pa.int64()),
+            _required("files_removed", pa.int64()),
+            ("table_version", pa.int64()),
+            ("run_id", pa.string()),
+            _required("erased_at", UTC_MICROS),
+        ]
+    ),
+    key=("erasure_id", "table"),
+    description="GDPR erasures: who asked, when, which tables and how many rows; the subject only"
+    " as a fingerprint, never the erased data.",
+    tags=("etl", "gdpr"),
+)
+
+
+def source_bronze(table: Table, source_kind: str) -> Table:
+    """Raw rows for `table` from one kind of source (`postgres`, `api`), typed as delivered."""
+    return Table(
+        f"{table.name}_{source_kind}",
+        "bronze",
+        description=f"Raw rows for {table.path} from {source_kind}, as delivered.",
+    )
+
+
+INGEST_SOURCE_KINDS = ("postgres", "api")
+ETL_TABLES: tuple[Table, ...] = (INGEST_STATE, ENRICHED_EVENTS, SCORED_TRANSACTIONS, ERASURES)
+# --- end etl ---
+
 # --- monitoring (flows/monitoring: data_quality_monitor, pipeline_health) ---
 SEVERITIES = ("critical", "warning")
 METRIC_KINDS = ("flow", "table")
@@ -392,4 +501,5 @@ CATALOG: tuple[Table, ...] = (
     DAILY_ORDER_TOTALS,
     *ML_TABLES,
     *MONITORING_TABLES,
+    *ETL_TABLES,
 )

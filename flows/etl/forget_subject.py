@@ -1,0 +1,168 @@
+"""GDPR erasure: delete one customer's rows from every lake table that holds them, then vacuum.
+
+The catalog says which tables carry `customer_id` (and their raw bronze and quarantine siblings);
+each is checked at run time. After the delete, a vacuum with retention 0 removes the files that
+still held the rows, so the data is physically gone (and time travel before the erasure ends).
+`_ops/erasures` records who asked, when, which tables and how many rows; never the data.
+
+    python flows/etl/forget_subject.py --customer-id 42 --requested-by dpo@example.com
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+import polars as pl
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.core import lake
+from flows.core.artifacts import markdown_table, publish_markdown
+from flows.core.contracts import Table
+from flows.core.lineage import current_run, fingerprint
+from flows.core.tables import CATALOG, ERASURES, INGEST_SOURCE_KINDS, source_bronze
+
+SUBJECT_COLUMN = "customer_id"
+
+
+@dataclass(frozen=True)
+class TableErasure:
+    """What the erasure did to one table."""
+
+    table: str
+    rows_deleted: int
+    files_removed: int
+    table_version: int
+
+
+def erasure_candidates(catalog: Iterable[Table], column: str) -> list[Table]:
+    """Tables declaring `column`, plus their schema-on-read raw siblings (checked at run time)."""
+    found: dict[str, Table] = {}
+    for table in catalog:
+        if table.schema is None or column not in table.schema.names:
+            continue
+        raw = [source_bronze(table, kind) for kind in INGEST_SOURCE_KINDS]
+        for candidate in (table, table.bronze, table.quarantine, *raw):
+            found.setdefault(candidate.path, candidate)
+    return list(found.values())
+
+
+def subject_value(column_type: pl.DataType, subject_id: int) -> int | str:
+    """The id as the column stores it: raw layers keep delivered values as strings."""
+    return str(subject_id) if column_type == pl.String else subject_id
+
+
+def subject_ref(column: str, subject_id: int) -> str:
+    """A pseudonym for the log: it proves which request was served without storing the id."""
+    return fingerprint("erasure-subject", column, str(subject_id))
+
+
+def erasure_records(
+    erasures: Iterable[TableErasure],
+    *,
+    erasure_id: str,
+    reference: str,
+    requested_by: str,
+    request_ref: str,
+    run_id: str,
+    erased_at: datetime,
+) -> pl.DataFrame:
+    """One `_ops/erasures` row per table touched."""
+    return pl.DataFrame(
+        [
+            {
+                **asdict(erasure),
+                "erasure_id": erasure_id,
+                "subject_ref": reference,
+                "requested_by": requested_by,
+                "request_ref": request_ref,
+                "run_id": run_id,
+                "erased_at": erased_at,
+            }
+            for erasure in erasures
+        ],
+        schema_overrides={"erased_at": pl.Datetime("us", "UTC")},
+    )
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+def erase(table: Table, column: str, subject_id: int) -> TableErasure | None:
+    """Delete the subject's rows and vacuum the files that held them; None if no such column."""
+    if not lake.exists(table):
+        return None
+    schema = lake.scan(table).collect_schema()
+    if column not in schema:
+        return None
+    deleted = lake.delete(table, where={column: subject_value(schema[column], subject_id)})
+    # Retention 0 with the safety check off: the only way to make deleted rows unrecoverable.
+    # It also ends time travel for this table; run erasures when no writer is active.
+    removed = lake.vacuum(table, retention_hours=0, enforce_retention=False)
+    return TableErasure(table.path, deleted.rows, len(removed), lake.version(table))
+
+
+@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+def record_erasure(records: pl.DataFrame) -> lake.WriteResult:
+    return lake.append(ERASURES, records)
+
+
+@flow(
+    name="Forget Subject",
+    description="GDPR erasure: delete a customer's rows from every table holding them, vacuum,"
+    " record it in _ops/erasures.",
+)
+def forget_subject(
+    customer_id: int, requested_by: str, request_ref: str = ""
+) -> list[TableErasure]:
+    """Erase `customer_id` everywhere and record who asked for it."""
+    logger = get_run_logger()
+    candidates = erasure_candidates(CATALOG, SUBJECT_COLUMN)
+    futures = erase.map(candidates, column=SUBJECT_COLUMN, subject_id=customer_id)
+    erasures = [result for result in futures.result() if result is not None]
+    run = current_run()
+    erased_at = datetime.now(UTC)
+    reference = subject_ref(SUBJECT_COLUMN, customer_id)
+    erasure_id = fingerprint(reference, run.id, erased_at.isoformat())
+    if erasures:
+        record_erasure(
+            erasure_records(
+                erasures,
+                erasure_id=erasure_id,
+                reference=reference,
+                requested_by=requested_by,
+                request_ref=request_ref,
+                run_id=run.id,
+                erased_at=erased_at,
+            )
+        )
+    deleted = sum(e.rows_deleted for e in erasures)
+    logger.info(
+        "Erasure %s: %d rows deleted from %d of %d candidate tables",
+        erasure_id,
+        deleted,
+        sum(e.rows_deleted > 0 for e in erasures),
+        len(candidates),
+    )
+    publish_markdown(
+        "forget-subject",
+        f"# Erasure {erasure_id}\n\nSubject `{reference}` (a pseudonym), requested by"
+        f" {requested_by or 'unknown'} ({request_ref or 'no reference'}): {deleted} rows deleted,"
+        f" files vacuumed with retention 0.\n\n" + markdown_table([asdict(e) for e in erasures]),
+        description="What the erasure deleted, per table",
+    )
+    return erasures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=forget_subject.description)
+    parser.add_argument("--customer-id", type=int, required=True, help="the subject to erase")
+    parser.add_argument("--requested-by", required=True, help="who asked (recorded)")
+    parser.add_argument("--request-ref", default="", help="ticket or request id (recorded)")
+    args = parser.parse_args()
+    forget_subject(args.customer_id, args.requested_by, args.request_ref)
+
+
+if __name__ == "__main__":
+    main()
