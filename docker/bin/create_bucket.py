@@ -21,10 +21,12 @@ def main() -> int:
     bucket = urlparse(settings.root).netloc
     s3 = boto3_session(settings).client("s3", endpoint_url=settings.endpoint_url)
     try:
-        s3.create_bucket(Bucket=bucket)
+        s3.head_bucket(Bucket=bucket)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+        if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
             raise
+        s3.create_bucket(Bucket=bucket)
+    else:
         print(f"bucket {bucket} already exists")
         return 0
     print(f"created bucket {bucket}")

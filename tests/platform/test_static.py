@@ -20,8 +20,6 @@ DOCKER = REPO_ROOT / "docker"
 COMPOSE_FILE = DOCKER / "docker-compose.yml"
 DOCKERFILE = DOCKER / "Dockerfile"
 BIN = Path(sys.executable).parent
-SKIP_DIRS = {".git", ".venv", "node_modules", ".pytest_cache", ".mypy_cache", ".ruff_cache",
-             "__pycache__", "cdktf.out", "lake"}  # fmt: skip
 SHELL_SHEBANG = re.compile(rb"^#!\s*/(usr/)?bin/(env\s+)?(ba)?sh\b")
 
 # Services that run once and exit: the rest must stay up and report health.
@@ -70,16 +68,19 @@ def stack() -> dict[str, Any]:
 
 
 def shell_scripts() -> list[Path]:
-    """Every shell script in the repository: a .sh file or a file with a sh/bash shebang."""
+    """Every committed shell script: a .sh file or a file with a sh/bash shebang."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPO_ROOT, capture_output=True, check=True
+    ).stdout.decode()
     found = []
-    for folder, dirs, files in os.walk(REPO_ROOT):
-        dirs[:] = [d for d in dirs if d not in SKIP_DIRS and not d.endswith(".egg-info")]
-        for name in files:
-            path = Path(folder, name)
-            with path.open("rb") as handle:
-                first_line = handle.readline(64)
-            if name.endswith(".sh") or SHELL_SHEBANG.match(first_line):
-                found.append(path)
+    for name in filter(None, listed.split("\0")):
+        path = REPO_ROOT / name
+        if not path.is_file():
+            continue
+        with path.open("rb") as handle:
+            first_line = handle.readline(64)
+        if name.endswith(".sh") or SHELL_SHEBANG.match(first_line):
+            found.append(path)
     return sorted(found)
 
 
@@ -219,7 +220,13 @@ def test_shell_script_passes_shellcheck(script):
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert os.access(script, os.X_OK), f"{script} is not executable"
+
+
+def test_platform_scripts_are_executable():
+    scripts = [path for path in shell_scripts() if DOCKER in path.parents]
+    assert scripts
+    for script in scripts:
+        assert os.access(script, os.X_OK), f"{script} is not executable"
 
 
 def test_init_env_fills_every_secret_with_a_random_private_value(tmp_path):

@@ -1,0 +1,250 @@
+"""The compose stack as native processes on 127.0.0.1, started by the same docker/bin scripts.
+
+PostgreSQL (a fresh database on the real server), `prefect server start` with basic auth, moto
+standing in for the S3 store, the bucket step, a process worker and `prefect deploy --all`: one
+of each per session, all stopped (with every child process) afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import psutil
+import pytest
+
+from tests.conftest import MOTO_CREDENTIALS, free_port, wait_for_http
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = REPO_ROOT / "docker" / "bin"
+TERMINAL_STATES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+def clean_environment() -> dict[str, str]:
+    """This process's environment without Prefect, AWS or lake settings; the venv on PATH."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("PREFECT_", "AWS_", "LAKE_"))
+    }
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def stop_tree(process: subprocess.Popen[bytes], sig_timeout: float = 15) -> None:
+    """Terminate a process and every process it started (flow runs may start new sessions)."""
+    try:
+        family = [psutil.Process(process.pid), *psutil.Process(process.pid).children(True)]
+    except psutil.NoSuchProcess:
+        family = []
+    for member in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.terminate()
+    _, alive = psutil.wait_procs(family, timeout=sig_timeout)
+    for member in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.kill()
+    psutil.wait_procs(alive, timeout=5)
+    process.wait(timeout=5)
+
+
+@dataclass
+class Platform:
+    """A running native stack: where the API is and the environment its clients use."""
+
+    api_url: str
+    auth_string: str
+    home: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Call the API with the credentials; returns the decoded JSON body."""
+        response = httpx.request(
+            method,
+            f"{self.api_url}{path}",
+            auth=tuple(self.auth_string.split(":", 1)),  # type: ignore[arg-type]
+            timeout=30,
+            **kwargs,
+        )
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def prefect(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run the `prefect` CLI as a client of this stack."""
+        return subprocess.run(
+            ["prefect", *args],
+            env=self.env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def run_deployment(self, name: str) -> str:
+        """`prefect deployment run <flow>/<deployment>`; returns the new flow run's id."""
+        result = self.prefect("deployment", "run", name)
+        assert result.returncode == 0, result.stdout + result.stderr
+        match = re.search(r"UUID: ([0-9a-f-]{36})", result.stdout)
+        assert match, result.stdout
+        return match.group(1)
+
+    def wait_for_state(
+        self, flow_run_id: str, states: set[str] = TERMINAL_STATES, timeout: float = 150
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run: dict[str, Any] = self.api("GET", f"/flow_runs/{flow_run_id}")
+            if run["state_type"] in states:
+                return run
+            time.sleep(0.5)
+        raise TimeoutError(f"flow run {flow_run_id} still {run['state_type']} after {timeout} s")
+
+    def deployments(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self.api("POST", "/deployments/filter", json={})
+        return found
+
+
+@pytest.fixture(scope="session")
+def platform_database(postgres_dsn: str) -> Iterator[str]:
+    """A fresh database on the real PostgreSQL server, as an asyncpg URL for Prefect."""
+    import psycopg
+
+    name = f"prefect_platform_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = urlparse(postgres_dsn)
+    credentials = dsn.username + (f":{dsn.password}" if dsn.password else "")
+    try:
+        yield f"postgresql+asyncpg://{credentials}@{dsn.hostname}:{dsn.port or 5432}/{name}"
+    finally:
+        with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def platform_server(
+    platform_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Platform]:
+    """docker/bin/prefect-server.sh on PostgreSQL with basic auth, on a free port."""
+    home = tmp_path_factory.mktemp("platform")
+    port = free_port()
+    auth_string = f"admin:{secrets.token_hex(12)}"
+    env = {
+        **clean_environment(),
+        "PREFECT_HOME": str(home / "server"),
+        "PREFECT_API_DATABASE_CONNECTION_URL": platform_database,
+        "PREFECT_SERVER_API_AUTH_STRING": auth_string,
+        "PREFECT_SERVER_API_HOST": "127.0.0.1",
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_UI_ENABLED": "false",
+        # Deployments are registered with their schedules; the tests start every run themselves.
+        "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
+    }
+    log = (home / "server.log").open("wb")
+    process = subprocess.Popen(
+        [str(SCRIPTS / "prefect-server.sh")], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    api_url = f"http://127.0.0.1:{port}/api"
+    try:
+        wait_for_http(f"{api_url}/health", process, timeout=120)
+        client_env = {
+            **clean_environment(),
+            "PREFECT_HOME": str(home / "client"),
+            "PREFECT_API_URL": api_url,
+            "PREFECT_API_AUTH_STRING": auth_string,
+        }
+        yield Platform(api_url=api_url, auth_string=auth_string, home=home, env=client_env)
+    finally:
+        stop_tree(process)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def platform_lake(moto_endpoint: str) -> dict[str, str]:
+    """The lake settings the worker gets: a bucket made by docker/bin/create_bucket.py on moto."""
+    env = {
+        **MOTO_CREDENTIALS,
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "LAKE_URI": f"s3://platform-{uuid.uuid4().hex[:10]}/lake",
+    }
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / "create_bucket.py")],
+        env={**clean_environment(), **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return env
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen[bytes]
+    health_url: str
+    log: Path
+
+
+def start_worker(platform: Platform, lake_env: dict[str, str], name: str) -> Worker:
+    """docker/bin/worker.sh with the compose worker's environment; returns once it is healthy."""
+    health_port = free_port()
+    env = {
+        **platform.env,
+        **lake_env,
+        "PREFECT_HOME": str(platform.home / name),
+        "LAKE_PROJECT_DIR": str(REPO_ROOT),
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "PREFECT_WORKER_WEBSERVER_HOST": "127.0.0.1",
+        "PREFECT_WORKER_WEBSERVER_PORT": str(health_port),
+    }
+    log = platform.home / f"{name}.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [str(SCRIPTS / "worker.sh")], env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    worker = Worker(process, f"http://127.0.0.1:{health_port}/health", log)
+    try:
+        wait_for_http(worker.health_url, process, timeout=90)
+    except Exception:
+        stop_tree(process)
+        raise
+    return worker
+
+
+@pytest.fixture(scope="session")
+def platform_worker(platform_server: Platform, platform_lake: dict[str, str]) -> Iterator[Worker]:
+    worker = start_worker(platform_server, platform_lake, "worker")
+    try:
+        yield worker
+    finally:
+        stop_tree(worker.process)
+
+
+@pytest.fixture(scope="session")
+def deployed(platform_server: Platform, platform_worker: Worker) -> Platform:
+    """Every deployment in prefect.yaml, registered by docker/bin/deploy.sh (after the worker
+    created the pool, as in compose)."""
+    result = subprocess.run(
+        [str(SCRIPTS / "deploy.sh")],
+        env=platform_server.env,
+        cwd=platform_server.home,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return platform_server

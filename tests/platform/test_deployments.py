@@ -1,0 +1,173 @@
+"""The local platform, natively: auth on the API, every deployment registered, runs complete on S3."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from flows.core import lake, samples
+from flows.core.contracts import Table
+from flows.core.tables import CUSTOMERS, DAILY_ORDER_TOTALS, ORDERS
+from flows.examples.basic_etl_pipeline import basic_etl_pipeline
+from tests.platform.conftest import REPO_ROOT, SCRIPTS, Platform, Worker, clean_environment
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+PREFECT_YAML = yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text())
+WORK_POOL = "lake-process"
+
+
+def declared(entrypoint: str) -> dict[str, Any]:
+    """The prefect.yaml entry for a flow."""
+    (entry,) = [d for d in PREFECT_YAML["deployments"] if d["entrypoint"] == entrypoint]
+    return entry
+
+
+BASIC_ETL = declared("flows/examples/basic_etl_pipeline.py:basic_etl_pipeline")
+EXAMPLE_DATA = declared("flows/examples/example_data_pipeline.py:example_data_pipeline")
+
+
+def test_api_answers_401_without_credentials(platform_server: Platform):
+    flows = f"{platform_server.api_url}/flows/filter"
+    assert httpx.post(flows, json={}).status_code == 401
+    assert httpx.post(flows, json={}, auth=("admin", "wrong")).status_code == 401
+    user, password = platform_server.auth_string.split(":", 1)
+    assert httpx.post(flows, json={}, auth=(user, password)).status_code == 200
+
+
+def test_health_answers_without_credentials_for_healthchecks(platform_server: Platform):
+    assert httpx.get(f"{platform_server.api_url}/health").status_code == 200
+
+
+def test_cli_client_needs_the_auth_string(platform_server: Platform):
+    assert platform_server.prefect("work-pool", "ls").returncode == 0
+    without = {k: v for k, v in platform_server.env.items() if k != "PREFECT_API_AUTH_STRING"}
+    result = subprocess.run(
+        ["prefect", "work-pool", "ls"], env=without, capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+    assert "401" in result.stdout + result.stderr
+
+
+def test_server_refuses_to_start_without_an_auth_string():
+    env = {
+        **clean_environment(),
+        "PREFECT_API_DATABASE_CONNECTION_URL": "postgresql+asyncpg://unused@127.0.0.1/unused",
+    }
+    result = subprocess.run(
+        [str(SCRIPTS / "prefect-server.sh")], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+    assert "PREFECT_SERVER_API_AUTH_STRING" in result.stderr
+
+
+def test_worker_creates_the_process_pool_and_reports_healthy(
+    platform_server: Platform, platform_worker: Worker
+):
+    assert httpx.get(platform_worker.health_url).status_code == 200
+    pool = platform_server.api("GET", f"/work_pools/{WORK_POOL}")
+    assert pool["type"] == "process"
+    assert {d["work_pool"]["name"] for d in PREFECT_YAML["deployments"]} == {WORK_POOL}
+
+
+def test_bucket_step_is_idempotent(platform_lake: dict[str, str]):
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / "create_bucket.py")],
+        env={"PATH": "/usr/bin:/bin", **platform_lake},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "already exists" in result.stdout
+
+
+def _schedule(registered: dict[str, Any]) -> dict[str, Any]:
+    schedule: dict[str, Any] = registered["schedule"]
+    return {
+        key: schedule.get(key)
+        for key in ("cron", "interval", "rrule", "timezone")
+        if key in schedule
+    }
+
+
+def test_every_deployment_in_prefect_yaml_is_registered_with_its_schedule(deployed: Platform):
+    registered = {(d["entrypoint"], d["name"]): d for d in deployed.deployments()}
+    for entry in PREFECT_YAML["deployments"]:
+        key = (entry["entrypoint"], entry["name"])
+        assert key in registered, f"{key} from prefect.yaml was not registered"
+        deployment = registered[key]
+        assert deployment["work_pool_name"] == entry["work_pool"]["name"]
+        assert deployment["job_variables"]["working_dir"] == str(REPO_ROOT)
+        assert deployment["parameters"] == entry.get("parameters", {})
+        assert set(entry.get("tags", [])) <= set(deployment["tags"])
+        expected = [
+            {k: v for k, v in s.items() if k in ("cron", "interval", "rrule", "timezone")}
+            for s in entry.get("schedules") or []
+        ]
+        assert [_schedule(s) for s in deployment["schedules"]] == expected, key
+        assert all(s["active"] for s in deployment["schedules"])
+        limit = entry.get("concurrency_limit")
+        if limit:
+            assert deployment["global_concurrency_limit"]["limit"] == limit["limit"], key
+
+
+def test_pull_step_changes_into_the_deployed_checkout(deployed: Platform):
+    for deployment in deployed.deployments():
+        assert deployment["pull_steps"] == [
+            {"prefect.deployments.steps.set_working_directory": {"directory": str(REPO_ROOT)}}
+        ]
+
+
+def sample_orders(**parameters: Any) -> list[dict[str, Any]]:
+    """The records basic_etl_pipeline extracts from the sample source with these parameters."""
+    defaults = inspect.signature(basic_etl_pipeline.fn).parameters
+    rows, seed = (parameters.get(name, defaults[name].default) for name in ("rows", "seed"))
+    return samples.order_records(rows, seed=seed)
+
+
+def _last_commit_run(table: Table) -> str:
+    (commit,) = lake.history(table, limit=1)
+    return str(commit["prefect.flow_run_id"])
+
+
+def test_example_deployments_run_to_completion_and_write_delta_tables_to_s3(
+    deployed: Platform,
+    platform_worker: Worker,
+    platform_lake: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+):
+    runs = {
+        entry["name"]: deployed.run_deployment(f"{flow}/{entry['name']}")
+        for entry, flow in (
+            (BASIC_ETL, "Basic ETL Pipeline"),
+            (EXAMPLE_DATA, "Example Data Pipeline"),
+        )
+    }
+    for name, run_id in runs.items():
+        run = deployed.wait_for_state(run_id)
+        assert run["state_type"] == "COMPLETED", (
+            f"{name}: {run['state_name']}\n{Path(platform_worker.log).read_text()[-3000:]}"
+        )
+
+    for name, value in platform_lake.items():
+        monkeypatch.setenv(name, value)
+    assert lake.location(CUSTOMERS).startswith(platform_lake["LAKE_URI"])
+    basic_tables = (ORDERS.bronze, ORDERS, ORDERS.quarantine, DAILY_ORDER_TOTALS)
+    for table in basic_tables:
+        assert lake.exists(table), f"{table.path} is missing from {platform_lake['LAKE_URI']}"
+        assert _last_commit_run(table) == runs[BASIC_ETL["name"]]
+    assert _last_commit_run(CUSTOMERS) == runs[EXAMPLE_DATA["name"]]
+    assert lake.read(CUSTOMERS).height == EXAMPLE_DATA["parameters"]["rows"]
+    assert lake.read(ORDERS.bronze).height == len(sample_orders(**BASIC_ETL["parameters"]))
+    assert (
+        lake.read(ORDERS).height + lake.read(ORDERS.quarantine).height
+        == lake.read(ORDERS.bronze).height
+    )
