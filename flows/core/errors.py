@@ -33,3 +33,7 @@ class SourceError(LakeError):
 
 class ObjectNotFoundError(LakeError, FileNotFoundError):
     """A non-table object (model artifact, report) does not exist under the lake root."""
+
+
+class CorruptTableError(LakeError):
+    """A table's transaction log is damaged (a commit file missing or unreadable)."""

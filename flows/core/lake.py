@@ -15,8 +15,11 @@ from typing import Any, Literal, TypeAlias
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, write_deltalake
-from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from flows.core import errors
 from flows.core.contracts import Table
@@ -60,6 +63,12 @@ def open_table(table: Table, *, version: int | None = None) -> DeltaTable:
     except TableNotFoundError as error:
         raise errors.TableNotFoundError(
             f"{table.path} does not exist under {get_settings().root}: run the flow that writes it"
+        ) from error
+    except DeltaError as error:
+        raise errors.CorruptTableError(
+            f"{table.path}: the Delta log cannot be replayed ({str(error).splitlines()[0]})."
+            " A commit file in _delta_log after the last checkpoint is missing or damaged: restore"
+            " it from a backup or bucket versioning; earlier versions stay readable by time travel"
         ) from error
 
 
@@ -112,6 +121,118 @@ def read_batches(
 def history(table: Table, *, limit: int | None = None) -> list[dict[str, Any]]:
     """Commits, newest first, with their operation, metrics and the flow run that wrote them."""
     return list(open_table(table).history(limit))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A table's physical state: what maintenance changes and what makes opening it slow."""
+
+    table: str
+    version: int
+    data_files: int
+    """Parquet files the current version reads."""
+    data_bytes: int
+    stored_files: int
+    """Parquet files in the folder, including removed (time travel) and orphaned ones."""
+    log_files: int
+    """Commit files in `_delta_log`."""
+    checkpoint_version: int | None
+    """The newest checkpoint; opening the table replays only the commits after it."""
+
+    @property
+    def commits_to_replay(self) -> int:
+        last = self.checkpoint_version
+        return self.version - (last if last is not None else -1)
+
+
+@dataclass(frozen=True)
+class Compaction:
+    """What one compaction (OPTIMIZE) commit did."""
+
+    table: str
+    version: int
+    files_removed: int
+    files_added: int
+
+
+def layout(table: Table) -> Layout:
+    """Count the table's data files, stored files and log entries."""
+    delta = open_table(table)
+    added = pa.table(delta.get_add_actions(flatten=True))
+    files = delta.to_pyarrow_dataset().filesystem
+    stored = [
+        info.path
+        for info in files.get_file_info(pafs.FileSelector("", recursive=True))
+        if not info.path.startswith("_delta_log") and info.path.endswith(".parquet")
+    ]
+    log = [info.base_name for info in files.get_file_info(pafs.FileSelector("_delta_log"))]
+    checkpoints = [int(name.split(".")[0]) for name in log if ".checkpoint." in name]
+    return Layout(
+        table.path,
+        int(delta.version()),
+        added.num_rows,
+        int(pc.sum(added.column("size_bytes")).as_py() or 0),
+        len(stored),
+        sum(1 for name in log if name.endswith(".json") and name[:1].isdigit()),
+        max(checkpoints, default=None),
+    )
+
+
+def appended_since(table: Table, version: int) -> pl.DataFrame:
+    """Rows in the data files added after `version` (all rows for -1): an incremental read.
+
+    Exact for appends; a commit that rewrites files (merge, compaction) returns their rows again,
+    so a consumer must tolerate seeing a row twice.
+    """
+    current = open_table(table)
+    seen = set() if version < 0 else _added_paths(open_table(table, version=version))
+    dataset = current.to_pyarrow_dataset()
+    fragments = [f for f in dataset.get_fragments() if f.path not in seen]
+    new = pads.FileSystemDataset(fragments, dataset.schema, dataset.format, dataset.filesystem)
+    frame = pl.from_arrow(new.to_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def compact(
+    table: Table, *, target_size_bytes: int | None = None, z_order: Sequence[str] = ()
+) -> Compaction:
+    """Rewrite small files into fewer large ones (Z-ordered by `z_order` if given); one commit.
+
+    Data does not change: readers of any version see the same rows.
+    """
+    optimizer = open_table(table).optimize
+    with _translated_errors(table):
+        if z_order:
+            metrics = optimizer.z_order(
+                z_order, target_size=target_size_bytes, commit_properties=_commit_properties()
+            )
+        else:
+            metrics = optimizer.compact(
+                target_size=target_size_bytes, commit_properties=_commit_properties()
+            )
+    return Compaction(
+        table.path,
+        version(table),
+        int(metrics.get("numFilesRemoved", 0)),
+        int(metrics.get("numFilesAdded", 0)),
+    )
+
+
+def checkpoint(table: Table) -> int:
+    """Write a checkpoint at the current version, so opening the table stops replaying the log."""
+    delta = open_table(table)
+    delta.create_checkpoint()
+    return int(delta.version())
+
+
+def expire_log(table: Table) -> None:
+    """Delete commit files older than `delta.logRetentionDuration` (30 days) before a checkpoint."""
+    open_table(table).cleanup_metadata()
+
+
+def _added_paths(delta: DeltaTable) -> set[str]:
+    return set(pa.table(delta.get_add_actions(flatten=True)).column("path").to_pylist())
 
 
 def append(table: Table, data: TableData) -> WriteResult:

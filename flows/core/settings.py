@@ -31,6 +31,8 @@ class LakeSettings(BaseSettings):
     """Region; unset falls back to the AWS chain, then us-east-1."""
     batch_rows: int = 250_000
     """Rows per streaming batch: memory is bounded by this, not by input size."""
+    vacuum_retention_floor_hours: int = 168
+    """Vacuum never deletes files younger than this (time travel window) unless forced."""
     source_dsn: SecretStr | None = None
     """PostgreSQL DSN `database_ingest` reads from; a secret: never logged, never a parameter."""
     dask_address: str | None = None
