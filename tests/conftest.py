@@ -20,7 +20,7 @@ REQUIRE_SERVICES = os.environ.get("LAKE_TEST_REQUIRE_SERVICES") == "1"
 POSTGRES_DSN = os.environ.get("LAKE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 MOTO_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",  # pragma: allowlist secret (moto accepts any key)
     "AWS_REGION": "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
