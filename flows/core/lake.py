@@ -7,6 +7,8 @@ are safe without a lock table.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from flows.core import errors
@@ -108,12 +110,22 @@ def read_arrow(
 
 
 def read_batches(
-    table: Table, *, columns: Sequence[str] | None = None, batch_rows: int | None = None
+    table: Table,
+    *,
+    columns: Sequence[str] | None = None,
+    batch_rows: int | None = None,
+    where: Mapping[str, Scalar] | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Stream a table in record batches; memory is bounded by the batch size."""
+    """Stream a table in record batches; memory is bounded by the batch size.
+
+    `where` (column = value, all of them) is pushed down: files whose statistics exclude it
+    are not read.
+    """
     dataset = open_table(table).to_pyarrow_dataset()
+    conditions = [pads.field(column) == value for column, value in (where or {}).items()]
     yield from dataset.to_batches(
         columns=list(columns) if columns is not None else None,
+        filter=functools.reduce(operator.and_, conditions) if conditions else None,
         batch_size=batch_rows or get_settings().batch_rows,
     )
 
@@ -256,6 +268,63 @@ def replace_where(table: Table, data: TableData, *, where: Mapping[str, Scalar])
     predicate = " AND ".join(f"{_identifier(c)} = {sql_literal(v)}" for c, v in where.items())
     _write(table, arrow, mode="overwrite", predicate=predicate)
     return WriteResult(table.path, "WRITE", version(table), arrow.num_rows)
+
+
+def committed(table: Table, app_id: str) -> bool:
+    """Whether a commit carrying the Delta app transaction `app_id` is in the table."""
+    return exists(table) and open_table(table).transaction_version(app_id) is not None
+
+
+def append_once(table: Table, data: pa.Table | pa.RecordBatchReader, *, app_id: str) -> WriteResult:
+    """Append in one commit that records the app transaction `app_id`; a no-op if it is there.
+
+    Streams a `RecordBatchReader` without holding it in memory. Appends never conflict with
+    each other, and a concurrent writer of the same `app_id` loses with WriteConflictError, so
+    exactly one copy lands. An exception raised while reading `data` aborts the commit and is
+    re-raised as it was.
+    """
+    if committed(table, app_id):
+        return WriteResult(table.path, "NOOP", version(table), 0)
+    counted = _CountedBatches(data if isinstance(data, pa.RecordBatchReader) else data.to_reader())
+    arguments: dict[str, Any] = {
+        "mode": "append",
+        "partition_by": list(table.partition_by) or None,
+        "schema_mode": "merge" if table.schema is None else None,
+        "storage_options": storage_options(),
+        "commit_properties": CommitProperties(
+            custom_metadata=current_run().commit_metadata(),
+            app_transactions=[Transaction(app_id=app_id, version=1)],
+        ),
+    }
+    try:
+        with _translated_errors(table):
+            write_deltalake(location(table), counted.reader(), **arguments)
+    except Exception:
+        if counted.error is not None:
+            raise counted.error from None
+        raise
+    return WriteResult(table.path, "WRITE", version(table), counted.rows)
+
+
+class _CountedBatches:
+    """Counts the rows delta-rs pulls from a reader and keeps the reader's own exception."""
+
+    def __init__(self, source: pa.RecordBatchReader) -> None:
+        self._source = source
+        self.rows = 0
+        self.error: BaseException | None = None
+
+    def reader(self) -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(self._source.schema, self._batches())
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        try:
+            for batch in self._source:
+                self.rows += batch.num_rows
+                yield batch
+        except BaseException as error:
+            self.error = error
+            raise
 
 
 def overwrite_partitions(table: Table, data: TableData) -> WriteResult:

@@ -29,6 +29,8 @@ class LakeSettings(BaseSettings):
     """S3-compatible endpoint; unset falls back to `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`."""
     aws_region: str | None = None
     """Region; unset falls back to the AWS chain, then us-east-1."""
+    glue_database: str | None = None
+    """AWS Glue database the S3 data pipeline registers its tables in; unset = no registration."""
     batch_rows: int = 250_000
     """Rows per streaming batch: memory is bounded by this, not by input size."""
     vacuum_retention_floor_hours: int = 168

@@ -492,6 +492,85 @@ PIPELINE_METRICS = Table(
 MONITORING_TABLES: tuple[Table, ...] = (QUALITY_RESULTS, PIPELINE_METRICS)
 # --- end monitoring ---
 
+# --- etl s3 data pipeline (flows/etl/s3_data_pipeline.py) ---
+LANDING_FILE_STATUSES = ("bronze", "done", "empty", "failed")
+
+LANDING_FILES = Table(
+    "landing_files",
+    layer="_ops",
+    schema=pa.schema(
+        [
+            _required("batch_id", pa.string()),
+            _required("source_file", pa.string()),
+            _required("source", pa.string()),
+            ("size", pa.int64()),
+            ("tag", pa.string()),
+            _required("status", pa.string()),
+            ("rows", pa.int64()),
+            ("quarantined", pa.int64()),
+            ("new_columns", pa.string()),
+            ("error", pa.string()),
+            ("run_id", pa.string()),
+            _required("updated_at", UTC_MICROS),
+        ]
+    ),
+    key=("batch_id",),
+    newest_by="updated_at",
+    checks=(one_of("status", LANDING_FILE_STATUSES),),
+    description="Every landing file the S3 data pipeline has seen (one row per delivery: path,"
+    " size and content tag), how far it got and why it failed; makes the listing incremental.",
+    tags=("etl", "state"),
+)
+
+DAILY_CATEGORY_REVENUE = Table(
+    "daily_category_revenue",
+    layer="gold",
+    schema=pa.schema(
+        [
+            _required("order_date", pa.date32()),
+            _required("category", pa.string()),
+            _required("orders", pa.int64()),
+            _required("units", pa.int64()),
+            _required("revenue", pa.float64()),
+        ]
+    ),
+    key=("order_date", "category"),
+    partition_by=("order_date",),
+    checks=(between("orders", 0, None), between("units", 0, None), between("revenue", 0, None)),
+    description="Orders, units and revenue (cancelled orders excluded) per day and product"
+    " category; a run rebuilds only the days it touched.",
+    freshness_hours=24,
+    tags=("etl",),
+)
+
+CUSTOMER_LIFETIME_VALUE = Table(
+    "customer_lifetime_value",
+    layer="gold",
+    schema=pa.schema(
+        [
+            _required("customer_id", pa.int64()),
+            _required("orders", pa.int64()),
+            _required("revenue", pa.float64()),
+            _required("average_order_value", pa.float64()),
+            _required("first_order_date", pa.date32()),
+            _required("last_order_date", pa.date32()),
+        ]
+    ),
+    key=("customer_id",),
+    checks=(between("orders", 1, None), between("revenue", 0, None)),
+    description="Orders and revenue per customer over all time (cancelled orders excluded);"
+    " a run recomputes only the customers it touched.",
+    freshness_hours=24,
+    tags=("etl",),
+)
+
+S3_PIPELINE_TABLES: tuple[Table, ...] = (
+    LANDING_FILES,
+    DAILY_CATEGORY_REVENUE,
+    CUSTOMER_LIFETIME_VALUE,
+)
+# --- end etl s3 data pipeline ---
+
 CATALOG: tuple[Table, ...] = (
     CUSTOMERS,
     PRODUCTS,
@@ -502,4 +581,5 @@ CATALOG: tuple[Table, ...] = (
     *ML_TABLES,
     *MONITORING_TABLES,
     *ETL_TABLES,
+    *S3_PIPELINE_TABLES,
 )

@@ -1,0 +1,72 @@
+"""Register Delta tables in the AWS Glue Data Catalog, so Athena can query them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from flows.core.errors import ConfigurationError
+
+
+def glue_type(arrow_type: pa.DataType) -> str:
+    """The Hive/Glue type for an Arrow type (text for anything Athena cannot type)."""
+    simple = {
+        pa.int64(): "bigint",
+        pa.int32(): "int",
+        pa.int16(): "smallint",
+        pa.float64(): "double",
+        pa.float32(): "float",
+        pa.bool_(): "boolean",
+        pa.date32(): "date",
+        pa.string(): "string",
+        pa.large_string(): "string",
+    }
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamp"
+    return simple.get(arrow_type, "string")
+
+
+def glue_table_input(
+    name: str, location: str, schema: pa.Schema, partition_by: Sequence[str], description: str
+) -> dict[str, Any]:
+    """The Glue `TableInput` of a Delta table (Athena reads the Delta log at `location`)."""
+    if not location.startswith("s3://"):
+        raise ConfigurationError(f"Glue needs an s3:// lake; {name} is at {location}")
+
+    def columns(names: Sequence[str]) -> list[dict[str, str]]:
+        return [{"Name": n, "Type": glue_type(schema.field(n).type)} for n in names]
+
+    return {
+        "Name": name,
+        "Description": description[:2048],
+        "TableType": "EXTERNAL_TABLE",
+        "Parameters": {"table_type": "DELTA", "classification": "delta", "EXTERNAL": "TRUE"},
+        "StorageDescriptor": {
+            "Columns": columns([n for n in schema.names if n not in partition_by]),
+            "Location": location,
+            "SerdeInfo": {
+                "SerializationLibrary": (
+                    "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+                )
+            },
+        },
+        "PartitionKeys": columns(list(partition_by)),
+    }
+
+
+def register(client: Any, database: str, tables: Sequence[dict[str, Any]]) -> list[str]:
+    """Create `database` if needed, then create or update each table; returns the table names."""
+    try:
+        client.get_database(Name=database)
+    except client.exceptions.EntityNotFoundException:
+        client.create_database(DatabaseInput={"Name": database})
+    for table in tables:
+        try:
+            client.get_table(DatabaseName=database, Name=table["Name"])
+        except client.exceptions.EntityNotFoundException:
+            client.create_table(DatabaseName=database, TableInput=table)
+        else:
+            client.update_table(DatabaseName=database, TableInput=table)
+    return [table["Name"] for table in tables]

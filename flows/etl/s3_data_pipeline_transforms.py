@@ -1,0 +1,263 @@
+"""Pure transforms of the S3 data pipeline: what to ingest, how bronze rows conform, gold tables."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from flows.core.contracts import REASON_COLUMN, Table
+from flows.core.errors import UnsafePathError
+from flows.core.lineage import fingerprint, stamp
+from flows.core.paths import safe_relative
+from flows.core.storage import StoredObject
+from flows.etl._landing import ERROR_COLUMN, RAW_COLUMN, Format, file_format
+
+DONE_STATUSES = frozenset({"done", "empty", "failed"})
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    """One delivery: a landing object identified by its path, size and content tag."""
+
+    path: str
+    source: str
+    size: int
+    tag: str
+    format: Format | None
+
+    @property
+    def batch_id(self) -> str:
+        return fingerprint(self.path, str(self.size), self.tag)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What this run does with the files in landing."""
+
+    ingest: list[LandingFile]
+    """New deliveries: parse into bronze, then conform."""
+    resume: list[LandingFile]
+    """In bronze from an earlier run that stopped before silver: conform only."""
+    already_done: int
+    ignored: list[tuple[str, str]] = field(default_factory=list)
+    """Objects that are not deliveries of a known source, with the reason."""
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one file in this run."""
+
+    file: LandingFile
+    status: str
+    """bronze (rows now in bronze), empty, failed, or done after the silver stage."""
+    rows: int = 0
+    """Rows parsed into bronze by this run (0 when an earlier run had committed them)."""
+    new_columns: tuple[str, ...] = ()
+    error: str | None = None
+    quarantined: int = 0
+
+
+@dataclass(frozen=True)
+class Conformed:
+    """One file's bronze rows after the contract: counts and what gold must refresh."""
+
+    batch_id: str
+    bronze_rows: int
+    valid: int
+    quarantined: int
+    inserted: int
+    updated: int
+    reasons: Counter[str]
+    order_dates: frozenset[object] = frozenset()
+    customer_ids: frozenset[int] = frozenset()
+
+
+def landing_files(
+    objects: Iterable[StoredObject], landing: str, sources: Mapping[str, Table]
+) -> tuple[list[LandingFile], list[tuple[str, str]]]:
+    """Objects under `landing/<source>/` as deliveries, and the others with why they are ignored."""
+    files: list[LandingFile] = []
+    ignored: list[tuple[str, str]] = []
+    for item in objects:
+        parts = item.path.removeprefix(f"{landing}/").split("/")
+        if len(parts) < 2:
+            ignored.append((item.path, "not under landing/<source>/"))
+        elif parts[0] not in sources:
+            ignored.append((item.path, f"no table contract for source {parts[0]!r}"))
+        else:
+            files.append(
+                LandingFile(item.path, parts[0], item.size, item.tag, file_format(item.path))
+            )
+    return files, ignored
+
+
+def plan(files: Iterable[LandingFile], manifest: Mapping[str, str]) -> Plan:
+    """Split deliveries by what the manifest (batch id -> status) says was done before."""
+    ingest: list[LandingFile] = []
+    resume: list[LandingFile] = []
+    done = 0
+    for file in sorted(files, key=lambda f: f.path):
+        status = manifest.get(file.batch_id)
+        if status is None:
+            ingest.append(file)
+        elif status in DONE_STATUSES:
+            done += 1
+        else:
+            resume.append(file)
+    return Plan(ingest, resume, done)
+
+
+def checked_landing(landing: str, sources: Iterable[str] | None) -> tuple[str, list[str] | None]:
+    """The landing prefix and source names, refused if they could leave the lake root."""
+    prefix = safe_relative(landing)
+    names = None if sources is None else [safe_relative(source) for source in sources]
+    for name in names or []:
+        if "/" in name:
+            raise UnsafePathError(f"source {name!r} must be one folder name under {prefix}/")
+    return prefix, names
+
+
+def missing_required(contract: Table, columns: Iterable[str]) -> list[str]:
+    present = set(columns)
+    return [name for name in contract.required_columns() if name not in present]
+
+
+def new_columns(contract: Table, columns: Iterable[str]) -> tuple[str, ...]:
+    """Delivered columns the contract does not know (schema drift), in delivery order."""
+    known = set(contract.schema.names if contract.schema is not None else ())
+    return tuple(c for c in columns if c not in known and not c.startswith("_"))
+
+
+def conformed(contract: Table, bronze: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """Bronze rows split by the contract: (valid rows, rejects with `_reason`).
+
+    Rows the parser could not read carry their parse error as the reason.
+    """
+    failed = _frame(bronze).filter(pl.col(ERROR_COLUMN).is_not_null())
+    parsed = bronze.filter(pc.is_null(bronze.column(ERROR_COLUMN)))
+    valid, rejects = contract.split(parsed.drop_columns([ERROR_COLUMN, RAW_COLUMN]))
+    assert contract.schema is not None
+    unparsed = failed.select(
+        *(
+            pl.col(name).cast(pl.String) if name in failed.columns else pl.lit(None, pl.String)
+            for name in contract.schema.names
+        ),
+        *(c for c in failed.columns if c.startswith("_") and c != ERROR_COLUMN),
+        pl.col(ERROR_COLUMN).alias(REASON_COLUMN),
+    )
+    everything = pl.concat([_frame(rejects), unparsed], how="diagonal_relaxed")
+    return valid, everything.to_arrow()
+
+
+def stamped_batches(
+    reader: pa.RecordBatchReader, *, source: str, batch_id: str, run_id: str, ingested_at: datetime
+) -> pa.RecordBatchReader:
+    """`reader` with the lineage columns on every batch, still streaming."""
+
+    def lineage(table: pa.Table) -> pa.Table:
+        return stamp(
+            table, source=source, batch_id=batch_id, run_id=run_id, ingested_at=ingested_at
+        )
+
+    schema = lineage(reader.schema.empty_table()).schema
+    batches = (
+        batch for raw in reader for batch in lineage(pa.Table.from_batches([raw])).to_batches()
+    )
+    return pa.RecordBatchReader.from_batches(schema, batches)
+
+
+def reason_counts(rejects: pa.Table) -> Counter[str]:
+    if rejects.num_rows == 0:
+        return Counter()
+    return Counter(rejects.column(REASON_COLUMN).to_pylist())
+
+
+def daily_category_revenue(orders: pl.DataFrame, products: pl.DataFrame) -> pl.DataFrame:
+    """Orders, units and revenue per day and category; cancelled orders count for nothing."""
+    categories = products.select("product_id", "category")
+    return (
+        orders.filter(pl.col("status").fill_null("") != "cancelled")
+        .join(categories, on="product_id", how="left")
+        .with_columns(pl.col("category").fill_null("unknown"))
+        .group_by("order_date", "category")
+        .agg(
+            pl.len().cast(pl.Int64).alias("orders"),
+            pl.col("quantity").fill_null(0).sum().cast(pl.Int64).alias("units"),
+            pl.col("amount").fill_null(0.0).sum().alias("revenue"),
+        )
+        .sort("order_date", "category")
+    )
+
+
+def customer_lifetime_value(orders: pl.DataFrame) -> pl.DataFrame:
+    """Per customer: orders, revenue, average order value, first and last order day."""
+    return (
+        orders.filter(pl.col("status").fill_null("") != "cancelled")
+        .group_by("customer_id")
+        .agg(
+            pl.len().cast(pl.Int64).alias("orders"),
+            pl.col("amount").fill_null(0.0).sum().alias("revenue"),
+            pl.col("order_date").min().alias("first_order_date"),
+            pl.col("order_date").max().alias("last_order_date"),
+        )
+        .with_columns((pl.col("revenue") / pl.col("orders")).alias("average_order_value"))
+        .sort("customer_id")
+    )
+
+
+def manifest_rows(results: Iterable[FileResult], run_id: str) -> list[dict[str, object]]:
+    """Manifest rows (LANDING_FILES) for what this run did to each file."""
+    return [
+        {
+            "batch_id": r.file.batch_id,
+            "source_file": r.file.path,
+            "source": r.file.source,
+            "size": r.file.size,
+            "tag": r.file.tag,
+            "status": r.status,
+            "rows": r.rows,
+            "quarantined": r.quarantined,
+            "new_columns": ", ".join(r.new_columns) or None,
+            "error": r.error,
+            "run_id": run_id,
+        }
+        for r in results
+    ]
+
+
+def files_report(results: Iterable[FileResult]) -> list[dict[str, object]]:
+    """One row per file for the run's table artifact."""
+    return [
+        {
+            "file": r.file.path,
+            "format": r.file.format or "unknown",
+            "status": r.status,
+            "rows parsed": r.rows,
+            "quarantined": r.quarantined,
+            "new columns": ", ".join(r.new_columns),
+            "error": r.error or "",
+        }
+        for r in results
+    ]
+
+
+def drift_report(results: Iterable[FileResult]) -> str:
+    """Markdown: which files brought columns the contract does not know, or lacked required ones."""
+    added = [(r.file.path, ", ".join(r.new_columns)) for r in results if r.new_columns]
+    missing = [(r.file.path, r.error) for r in results if r.error and "required" in r.error]
+    lines = ["# Schema drift", ""]
+    lines += [f"- `{path}` added: {columns} (kept in bronze)" for path, columns in added]
+    lines += [f"- `{path}` rejected: {error}" for path, error in missing]
+    return "\n".join(lines if len(lines) > 2 else [*lines, "No drift: every file matched."])
+
+
+def _frame(data: pa.Table) -> pl.DataFrame:
+    frame = pl.from_arrow(data)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
