@@ -1,0 +1,329 @@
+"""Pure pieces of the S3 data pipeline: formats, parsing, planning, conforming, gold, Glue."""
+
+import gzip
+import json
+from datetime import date
+
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from flows.core.errors import ConfigurationError, SourceError, UnsafePathError
+from flows.core.storage import StoredObject
+from flows.core.tables import ORDERS
+from flows.etl import _glue
+from flows.etl._landing import (
+    ERROR_COLUMN,
+    RAW_COLUMN,
+    error_batch,
+    file_format,
+    json_array_records,
+    json_record,
+    lines,
+    records_batch,
+    text_batch,
+    text_schema,
+)
+from flows.etl._landing_samples import sample_files
+from flows.etl.s3_data_pipeline_transforms import (
+    FileResult,
+    LandingFile,
+    checked_landing,
+    conformed,
+    customer_lifetime_value,
+    daily_category_revenue,
+    drift_report,
+    landing_files,
+    missing_required,
+    new_columns,
+    plan,
+)
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("landing/orders/a.csv", "csv"),
+        ("landing/orders/a.CSV.gz", "csv"),
+        ("landing/orders/a.jsonl", "jsonl"),
+        ("landing/orders/a.ndjson.gz", "jsonl"),
+        ("landing/orders/a.json", "json"),
+        ("landing/orders/a.parquet", "parquet"),
+        ("landing/orders/a.parquet.gz", None),
+        ("landing/orders/a.txt", None),
+    ],
+)
+def test_file_format_follows_the_extension(path, expected):
+    assert file_format(path) == expected
+
+
+@pytest.mark.parametrize(
+    ("chunks", "expected"),
+    [
+        ([b"a\nb\n"], [b"a", b"b"]),
+        ([b"a", b"b\r\n", b"\n  \nc"], [b"ab", b"c"]),
+        ([b"x" * 5, b"y" * 5, b"z\nq"], [b"xxxxxyyyyyz", b"q"]),
+        ([], []),
+    ],
+)
+def test_lines_span_chunks_and_skip_blank_ones(chunks, expected):
+    assert list(lines(chunks)) == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "record", "reason"),
+    [
+        (b'{"a": 1}', {"a": 1}, None),
+        (b'{"a": ', None, "malformed JSON"),
+        (b"[1, 2]", None, "not a JSON object: list"),
+        (b'{"a": "caf\xe9"}', None, "not valid UTF-8"),
+    ],
+)
+def test_json_record_parses_or_says_why(line, record, reason):
+    parsed, error, raw = json_record(line)
+    assert parsed == record
+    if reason is None:
+        assert error is None
+        assert raw is None
+    else:
+        assert error.startswith(reason)
+        assert raw
+
+
+def test_json_array_is_decoded_across_chunk_boundaries():
+    text = json.dumps([{"a": i, "b": "x" * i} for i in range(50)] + [7]).encode()
+    chunks = [text[i : i + 7] for i in range(0, len(text), 7)]
+    records = list(json_array_records(chunks))
+    assert [r["a"] for r, _, _ in records[:50]] == list(range(50))
+    assert records[50] == (None, "not a JSON object: int", "7")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'[{"a": 1}, {"a": ', "malformed JSON array at element 1"),
+        (b'{"a": 1}', "JSON array or JSON lines"),
+        (b'[{"a": "\xff"}]', "not valid UTF-8"),
+    ],
+)
+def test_broken_json_arrays_raise_a_source_error(content, message):
+    with pytest.raises(SourceError, match=message):
+        list(json_array_records([content]))
+
+
+def test_text_batch_keeps_bad_bytes_escaped_and_flags_the_row():
+    schema = text_schema(["id", "name"])
+    batch = pa.RecordBatch.from_pydict(
+        {"id": pa.array([b"1", b"2"]), "name": pa.array([b"ok", b"caf\xe9"])}
+    )
+    out = text_batch(batch, schema).to_pydict()
+    assert out["name"] == ["ok", "caf\\xe9"]
+    assert out[ERROR_COLUMN] == [None, "not valid UTF-8 in name"]
+
+
+def test_text_batch_turns_typed_columns_into_text_and_fills_missing_ones():
+    schema = text_schema(["id", "day", "gone"])
+    batch = pa.RecordBatch.from_pydict({"id": [1, 2], "day": pa.array([0, 1], pa.date32())})
+    out = text_batch(batch, schema).to_pydict()
+    assert out == {
+        "id": ["1", "2"],
+        "day": ["1970-01-01", "1970-01-02"],
+        "gone": [None, None],
+        ERROR_COLUMN: [None, None],
+        RAW_COLUMN: [None, None],
+    }
+
+
+def test_records_batch_names_keys_the_schema_lacks():
+    schema = text_schema(["a"])
+    batch = records_batch([({"a": 1.5}, None, None), (None, "bad", "{x")], schema)
+    assert batch.to_pydict() == {
+        "a": ["1.5", None],
+        ERROR_COLUMN: [None, "bad"],
+        RAW_COLUMN: [None, "{x"],
+    }
+    with pytest.raises(KeyError, match="'b'"):
+        records_batch([({"a": 1, "b": 2}, None, None)], schema)
+
+
+def test_error_batch_keeps_reason_and_raw_text():
+    batch = error_batch(text_schema(["a"]), [("malformed", "1,2,3")])
+    assert batch.to_pydict() == {"a": [None], ERROR_COLUMN: ["malformed"], RAW_COLUMN: ["1,2,3"]}
+
+
+SOURCES = {"orders": ORDERS}
+
+
+def test_landing_files_keep_known_sources_and_say_why_others_are_ignored():
+    objects = [
+        StoredObject("landing/orders/a.csv", 10, "t1"),
+        StoredObject("landing/orders/2024/b.json", 0, "t2"),
+        StoredObject("landing/stray.csv", 1, "t3"),
+        StoredObject("landing/unknown/c.csv", 1, "t4"),
+    ]
+    files, ignored = landing_files(objects, "landing", SOURCES)
+    assert [(f.path, f.source, f.format) for f in files] == [
+        ("landing/orders/a.csv", "orders", "csv"),
+        ("landing/orders/2024/b.json", "orders", "json"),
+    ]
+    assert ignored == [
+        ("landing/stray.csv", "not under landing/<source>/"),
+        ("landing/unknown/c.csv", "no table contract for source 'unknown'"),
+    ]
+
+
+def test_batch_id_changes_with_the_content_tag():
+    one = LandingFile("landing/orders/a.csv", "orders", 10, "etag1", "csv")
+    assert (
+        one.batch_id == LandingFile("landing/orders/a.csv", "orders", 10, "etag1", "csv").batch_id
+    )
+    assert (
+        one.batch_id != LandingFile("landing/orders/a.csv", "orders", 10, "etag2", "csv").batch_id
+    )
+
+
+def test_plan_ingests_new_files_resumes_bronze_ones_and_skips_finished_ones():
+    files = [LandingFile(f"landing/orders/{n}.csv", "orders", 1, n, "csv") for n in "dcba"]
+    by_name = {f.tag: f for f in files}
+    manifest = {by_name["a"].batch_id: "done", by_name["b"].batch_id: "bronze",
+                by_name["c"].batch_id: "failed"}  # fmt: skip
+    result = plan(files, manifest)
+    assert [f.tag for f in result.ingest] == ["d"]
+    assert [f.tag for f in result.resume] == ["b"]
+    assert result.already_done == 2
+
+
+@pytest.mark.parametrize(
+    ("landing", "sources"),
+    [("../landing", None), ("/etc", None), ("s3://other-bucket/landing", None),
+     ("landing", ["../orders"]), ("landing", ["orders/../../x"]), ("landing", ["a/b"]),
+     ("landing/../..", None)],
+)  # fmt: skip
+def test_landing_and_sources_cannot_escape_the_lake_root(landing, sources):
+    with pytest.raises(UnsafePathError):
+        checked_landing(landing, sources)
+
+
+def test_checked_landing_normalises_safe_paths():
+    assert checked_landing("landing/", ["orders"]) == ("landing", ["orders"])
+
+
+def test_required_and_new_columns_against_the_contract():
+    columns = ["order_id", "amount", "coupon", "_error"]
+    assert missing_required(ORDERS, columns) == ["customer_id", "order_date", "updated_at"]
+    assert new_columns(ORDERS, columns) == ("coupon",)
+
+
+def _bronze(rows):
+    names = [*ORDERS.schema.names, "coupon"]
+    table = {n: [r.get(n) for r in rows] for n in names}
+    table[ERROR_COLUMN] = [r.get(ERROR_COLUMN) for r in rows]
+    table[RAW_COLUMN] = [r.get(RAW_COLUMN) for r in rows]
+    table["_batch_id"] = ["b1"] * len(rows)
+    return pa.table({n: pa.array(v, pa.string()) for n, v in table.items()})
+
+
+GOOD = {"order_id": "1", "customer_id": "7", "product_id": "3", "quantity": "2",
+        "amount": "10.5", "status": "placed", "order_date": "2024-01-02",
+        "updated_at": "2024-01-02T10:00:00+00:00", "coupon": "X"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        (GOOD, None),
+        ({**GOOD, "amount": "twelve"}, "amount: not a valid Float64"),
+        ({**GOOD, "order_id": None}, "order_id: is null"),
+        ({**GOOD, "status": "lost"}, "status: not one of"),
+        ({ERROR_COLUMN: "malformed CSV line: expected 8 fields, got 3", RAW_COLUMN: "1,2,3"},
+         "malformed CSV line"),
+    ],
+)  # fmt: skip
+def test_conformed_splits_valid_rows_from_rejects_with_a_reason(row, reason):
+    valid, rejects = conformed(ORDERS, _bronze([row]))
+    assert valid.num_rows + rejects.num_rows == 1
+    if reason is None:
+        assert valid.schema == ORDERS.schema
+        assert valid.column("amount").to_pylist() == [10.5]
+    else:
+        assert rejects.column("_reason")[0].as_py().startswith(reason)
+        assert rejects.column("_batch_id").to_pylist() == ["b1"]
+
+
+def test_conformed_rejects_of_both_kinds_share_one_table():
+    valid, rejects = conformed(
+        ORDERS, _bronze([GOOD, {**GOOD, "amount": "x"}, {ERROR_COLUMN: "bad", RAW_COLUMN: "r"}])
+    )
+    assert valid.num_rows == 1
+    assert rejects.num_rows == 2
+    assert rejects.column(RAW_COLUMN).to_pylist() == [None, "r"]
+
+
+ORDERS_FRAME = pl.DataFrame(
+    {
+        "order_date": [date(2024, 1, 1)] * 3 + [date(2024, 1, 2)],
+        "customer_id": [1, 1, 2, 1],
+        "product_id": [10, 11, 10, 99],
+        "quantity": [1, 2, 3, 1],
+        "amount": [10.0, 20.0, 30.0, 5.0],
+        "status": ["placed", "shipped", "cancelled", "placed"],
+    }
+)
+
+
+def test_daily_category_revenue_excludes_cancelled_and_names_unknown_products():
+    products = pl.DataFrame({"product_id": [10, 11], "category": ["books", "toys"]})
+    result = daily_category_revenue(ORDERS_FRAME, products)
+    assert result.to_dicts() == [
+        {"order_date": date(2024, 1, 1), "category": "books", "orders": 1, "units": 1, "revenue": 10.0},
+        {"order_date": date(2024, 1, 1), "category": "toys", "orders": 1, "units": 2, "revenue": 20.0},
+        {"order_date": date(2024, 1, 2), "category": "unknown", "orders": 1, "units": 1, "revenue": 5.0},
+    ]  # fmt: skip
+
+
+def test_customer_lifetime_value_per_customer():
+    result = customer_lifetime_value(ORDERS_FRAME)
+    assert result.to_dicts() == [
+        {"customer_id": 1, "orders": 3, "revenue": 35.0, "first_order_date": date(2024, 1, 1),
+         "last_order_date": date(2024, 1, 2), "average_order_value": 35.0 / 3},
+    ]  # fmt: skip
+
+
+def test_drift_report_lists_new_columns_and_rejected_files():
+    file = LandingFile("landing/orders/a.csv", "orders", 1, "t", "csv")
+    report = drift_report(
+        [
+            FileResult(file, "bronze", 3, new_columns=("coupon",)),
+            FileResult(file, "failed", error="missing required column(s) ['order_id']"),
+        ]
+    )
+    assert "added: coupon" in report
+    assert "rejected: missing required" in report
+    assert "No drift" in drift_report([FileResult(file, "bronze", 3)])
+
+
+@pytest.mark.parametrize(
+    ("arrow_type", "glue"),
+    [(pa.int64(), "bigint"), (pa.float64(), "double"), (pa.string(), "string"),
+     (pa.date32(), "date"), (pa.timestamp("us", "UTC"), "timestamp"), (pa.bool_(), "boolean"),
+     (pa.list_(pa.int64()), "string")],
+)  # fmt: skip
+def test_glue_types(arrow_type, glue):
+    assert _glue.glue_type(arrow_type) == glue
+
+
+def test_glue_table_input_puts_partitions_apart_and_needs_s3():
+    schema = pa.schema([("id", pa.int64()), ("day", pa.date32())])
+    table = _glue.glue_table_input("silver_x", "s3://b/lake/silver/x", schema, ["day"], "d")
+    assert table["StorageDescriptor"]["Columns"] == [{"Name": "id", "Type": "bigint"}]
+    assert table["PartitionKeys"] == [{"Name": "day", "Type": "date"}]
+    assert table["Parameters"]["table_type"] == "DELTA"
+    with pytest.raises(ConfigurationError, match="s3://"):
+        _glue.glue_table_input("silver_x", "/tmp/lake/silver/x", schema, [], "d")
+
+
+def test_sample_files_are_deterministic_and_cover_every_format():
+    files = sample_files(200, seed=1)
+    assert files == sample_files(200, seed=1)
+    assert {file_format(name) for name in files} == {"csv", "jsonl", "json", "parquet"}
+    assert gzip.decompress(files["orders/2024-01-orders.csv.gz"]).startswith(b'"order_id",')
