@@ -1,0 +1,262 @@
+"""The data quality monitor's pure parts: freshness, volume and drift from the Delta log, scores.
+
+Freshness and volume look only at commits that bring data (WRITE, MERGE), so maintenance commits
+(OPTIMIZE, VACUUM) never make a stale table look fresh or a quiet day look like a volume drop.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from flows.core.artifacts import markdown_table
+from flows.core.contracts import Table
+from flows.core.errors import LakeError
+from flows.core.quality import CheckResult, Severity
+
+DATA_OPERATIONS = frozenset({"WRITE", "MERGE", "STREAMING UPDATE"})
+SEVERITY_WEIGHT: Mapping[Severity, int] = {"critical": 5, "warning": 1}
+MAD_TO_SIGMA = 1.4826
+"""Scales the median absolute deviation to a standard deviation for normal data."""
+
+
+def rows_delivered(commit: Mapping[str, Any]) -> int | None:
+    """Rows a data commit brought (added by a write, source rows of a merge); None otherwise."""
+    if commit.get("operation") not in DATA_OPERATIONS:
+        return None
+    metrics = commit.get("operationMetrics") or {}
+    for name in ("num_added_rows", "num_source_rows"):
+        if name in metrics:
+            return int(metrics[name])
+    return None
+
+
+def data_commits(history: Iterable[Mapping[str, Any]]) -> list[tuple[datetime, int]]:
+    """(commit time, rows delivered) of each data commit, newest first as the log lists them."""
+    found = []
+    for commit in history:
+        rows = rows_delivered(commit)
+        if rows is not None:
+            found.append((datetime.fromtimestamp(commit["timestamp"] / 1000, UTC), rows))
+    return found
+
+
+def freshness_result(
+    table: Table, commits: Sequence[tuple[datetime, int]], now: datetime
+) -> CheckResult | None:
+    """Age of the newest data commit against the table's SLA; None when it declares none."""
+    if table.freshness_hours is None:
+        return None
+    expected = f"newest data commit at most {table.freshness_hours:g} h old"
+    if not commits:
+        return CheckResult(
+            table.path, "freshness", None, "critical", False, "no data commit", expected
+        )
+    age_hours = (now - commits[0][0]).total_seconds() / 3600
+    return CheckResult(
+        table.path,
+        "freshness",
+        None,
+        "critical",
+        age_hours <= table.freshness_hours,
+        observed=f"{age_hours:.2f} h (last data commit {commits[0][0].isoformat()})",
+        expected=expected,
+    )
+
+
+def robust_z(value: float, history: Sequence[float]) -> float:
+    """How unusual `value` is against `history`: (value - median) / (1.4826 * MAD).
+
+    The scale has a floor of 10% of the median (and 1 row), so a perfectly steady history does
+    not turn a tiny wobble into an anomaly.
+    """
+    median = statistics.median(history)
+    mad = statistics.median(abs(x - median) for x in history)
+    scale = max(MAD_TO_SIGMA * mad, 0.1 * abs(median), 1.0)
+    return (value - median) / scale
+
+
+def volume_result(
+    table: Table,
+    commits: Sequence[tuple[datetime, int]],
+    *,
+    window: int = 20,
+    min_history: int = 5,
+    threshold: float = 3.5,
+) -> CheckResult:
+    """Rows of the newest data commit against the previous `window` ones (robust z-score)."""
+    expected = f"|robust z| <= {threshold:g} against the previous {window} data commits"
+    if len(commits) - 1 < min_history:
+        observed = f"{max(len(commits) - 1, 0)} earlier data commits; need {min_history} to judge"
+        return CheckResult(table.path, "volume", None, "warning", True, observed, expected)
+    latest = commits[0][1]
+    history = [float(rows) for _, rows in commits[1 : window + 1]]
+    z = robust_z(latest, history)
+    direction = "drop" if z < 0 else "spike"
+    return CheckResult(
+        table.path,
+        "volume",
+        None,
+        "warning",
+        abs(z) <= threshold,
+        observed=f"{latest} rows in the newest commit, median {statistics.median(history):g}"
+        f" (robust z {z:.1f}{', a ' + direction if abs(z) > threshold else ''})",
+        expected=expected,
+    )
+
+
+def _normalized(arrow_type: pa.DataType) -> pa.DataType:
+    if pa.types.is_large_string(arrow_type):
+        return pa.string()
+    if pa.types.is_large_binary(arrow_type):
+        return pa.binary()
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
+        return pa.list_(_normalized(arrow_type.value_type))
+    return arrow_type
+
+
+def schema_drift_results(table: Table, actual: pa.Schema) -> list[CheckResult]:
+    """The table's schema in the Delta log against its contract, one result per column."""
+    if table.schema is None:
+        return []
+    found = []
+    for field in table.schema:
+        if field.name not in actual.names:
+            found.append(
+                CheckResult(
+                    table.path,
+                    "schema_drift",
+                    field.name,
+                    "critical",
+                    False,
+                    "column missing",
+                    str(field.type),
+                )
+            )
+            continue
+        observed = actual.field(field.name).type
+        same = _normalized(observed) == _normalized(field.type)
+        found.append(
+            CheckResult(
+                table.path,
+                "schema_drift",
+                field.name,
+                "critical",
+                same,
+                str(observed),
+                str(field.type),
+            )
+        )
+    for name in actual.names:
+        if name not in table.schema.names:
+            found.append(
+                CheckResult(
+                    table.path,
+                    "schema_drift",
+                    name,
+                    "warning",
+                    False,
+                    f"column not in the contract ({actual.field(name).type})",
+                    "absent",
+                )
+            )
+    return found
+
+
+def health_score(results: Iterable[CheckResult]) -> float:
+    """100 when every check passes; each failure costs its weight (critical 5, warning 1)."""
+    total = failed = 0
+    for result in results:
+        weight = SEVERITY_WEIGHT[result.severity]
+        total += weight
+        failed += 0 if result.success else weight
+    return 100.0 if total == 0 else round(100.0 * (1 - failed / total), 1)
+
+
+def status(results: Iterable[CheckResult]) -> str:
+    """`critical` if any critical check failed, else `warning` if any failed, else `ok`."""
+    failures = {r.severity for r in results if not r.success}
+    return "critical" if "critical" in failures else "warning" if failures else "ok"
+
+
+@dataclass(frozen=True)
+class TableSnapshot:
+    """What the monitor reads of one table: a sample, its log and its schema."""
+
+    table: Table
+    version: int
+    rows_total: int
+    sample: pl.DataFrame
+    history: list[dict[str, Any]]
+    schema: pa.Schema
+
+
+def sample_step(rows_total: int, max_rows: int) -> int:
+    """Keep every n-th row so at most `max_rows` are validated (1 = the whole table)."""
+    return max(1, math.ceil(rows_total / max(max_rows, 1)))
+
+
+def selected_tables(catalog: tuple[Table, ...], paths: list[str] | None) -> list[Table]:
+    """The catalog tables named by `paths` (all when None); raises on an unknown name."""
+    if paths is None:
+        return list(catalog)
+    known = {table.path: table for table in catalog}
+    unknown = sorted(set(paths) - set(known))
+    if unknown:
+        raise LakeError(f"not in the catalog: {unknown}; known: {sorted(known)}")
+    return [known[path] for path in paths]
+
+
+def result_rows(
+    results: list[CheckResult], snapshot: TableSnapshot, run_id: str, checked_at: datetime
+) -> list[dict[str, Any]]:
+    """Rows for _ops/quality_results."""
+    return [
+        {
+            **asdict(result),
+            "run_id": run_id,
+            "checked_at": checked_at,
+            "table_version": snapshot.version,
+            "rows_checked": snapshot.sample.height,
+            "rows_total": snapshot.rows_total,
+        }
+        for result in results
+    ]
+
+
+def summary_row(snapshot: TableSnapshot, results: list[CheckResult]) -> dict[str, Any]:
+    failed = [r for r in results if not r.success]
+    return {
+        "table": snapshot.table.path,
+        "status": status(results),
+        "health_score": health_score(results),
+        "checks": len(results),
+        "failed_critical": sum(r.severity == "critical" for r in failed),
+        "failed_warning": sum(r.severity == "warning" for r in failed),
+        "version": snapshot.version,
+        "rows_total": snapshot.rows_total,
+        "rows_checked": snapshot.sample.height,
+    }
+
+
+def failures_markdown(results: list[CheckResult]) -> str:
+    failed = [r for r in results if not r.success]
+    rows = [
+        {
+            "table": r.table,
+            "check": r.check,
+            "column": r.column or "",
+            "severity": r.severity,
+            "observed": r.observed[:120],
+            "expected": r.expected[:80],
+        }
+        for r in failed
+    ]
+    return f"## Failed checks: {len(failed)}\n\n" + markdown_table(rows)

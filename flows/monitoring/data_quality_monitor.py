@@ -1,0 +1,241 @@
+"""Data quality of every catalog table in the lake: GX suites from the contracts, freshness, volume.
+
+For each table that exists: the Great Expectations suite generated from its contract (plus the
+hand-written expectations) through a checkpoint, freshness against its SLA and volume against its
+own history (both from the Delta log), schema drift against the contract. Results are appended to
+_ops/quality_results, Data Docs are written to <lake>/_ops/data_docs/, a summary artifact carries
+a health score, a `lake.quality.failed` event is emitted per failing table (alerts hang on it),
+and a critical failure fails the run.
+
+    python flows/monitoring/data_quality_monitor.py                        # every catalog table
+    python flows/monitoring/data_quality_monitor.py --table silver/orders  # just one
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
+
+from flows.core import lake, storage
+from flows.core.artifacts import publish_link, publish_markdown, publish_table
+from flows.core.contracts import Table
+from flows.core.errors import LakeError
+from flows.core.lineage import current_run
+from flows.core.paths import lake_location
+from flows.core.quality import CheckResult, QualityContext
+from flows.core.settings import get_settings
+from flows.core.tables import CATALOG, QUALITY_RESULTS
+from flows.monitoring._data_quality import (
+    TableSnapshot,
+    data_commits,
+    failures_markdown,
+    freshness_result,
+    result_rows,
+    sample_step,
+    schema_drift_results,
+    selected_tables,
+    summary_row,
+    volume_result,
+)
+
+DOCS_PREFIX = "_ops/data_docs"
+QUALITY_EVENT = "lake.quality.failed"
+
+
+class CriticalQualityFailure(LakeError):
+    """A critical quality check failed; the run fails so alerting can hang on it."""
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+def existing_tables(tables: list[Table]) -> list[Table]:
+    return [table for table in tables if lake.exists(table)]
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+def read_snapshot(table: Table, max_rows: int, history_limit: int) -> TableSnapshot:
+    """A systematic sample (every n-th row), the recent log and the schema of one table."""
+    delta = lake.open_table(table)
+    scan = lake.scan(table)
+    rows_total = int(scan.select(pl.len()).collect().item())
+    step = sample_step(rows_total, max_rows)
+    sample = (scan.gather_every(step) if step > 1 else scan).collect()
+    return TableSnapshot(
+        table=table,
+        version=int(delta.version()),
+        rows_total=rows_total,
+        sample=sample,
+        history=lake.history(table, limit=history_limit),
+        schema=pa.schema(delta.schema().to_arrow()),
+    )
+
+
+@task(cache_policy=NO_CACHE)
+def check_table(
+    quality: QualityContext, snapshot: TableSnapshot, volume_window: int, now: datetime
+) -> list[CheckResult]:
+    """GX suite through a checkpoint, then freshness, volume and drift from the Delta log."""
+    commits = data_commits(snapshot.history)
+    freshness = freshness_result(snapshot.table, commits, now)
+    return [
+        *quality.validate(snapshot.table, snapshot.sample),
+        *([freshness] if freshness else []),
+        volume_result(snapshot.table, commits, window=volume_window),
+        *schema_drift_results(snapshot.table, snapshot.schema),
+    ]
+
+
+@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+def record_results(rows: list[dict[str, Any]], run_id: str) -> lake.WriteResult:
+    """Append this run's results; a retry of the same run replaces its own rows."""
+    data = pa.Table.from_pylist(rows, schema=QUALITY_RESULTS.schema)
+    return lake.replace_where(QUALITY_RESULTS, data, where={"run_id": run_id})
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+def publish_data_docs(folder: Path) -> str:
+    """Copy the rendered site under <lake>/_ops/data_docs/; returns the index's location."""
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        storage.write_bytes(
+            f"{DOCS_PREFIX}/{path.relative_to(folder).as_posix()}", path.read_bytes()
+        )
+    index = lake_location(f"{DOCS_PREFIX}/index.html")
+    return index if get_settings().is_s3 else Path(index).as_uri()
+
+
+@task
+def emit_failure_events(summary: list[dict[str, Any]], results: list[CheckResult]) -> int:
+    """One `lake.quality.failed` event per table with a failed check; returns how many."""
+    emitted = 0
+    for row in summary:
+        failed = [r for r in results if r.table == row["table"] and not r.success]
+        if not failed:
+            continue
+        emit_event(
+            event=QUALITY_EVENT,
+            resource={
+                "prefect.resource.id": f"lake.table.{row['table']}",
+                "prefect.resource.name": row["table"],
+                "lake.severity": row["status"],
+            },
+            payload={
+                "health_score": row["health_score"],
+                "failed_checks": [
+                    f"{r.severity}: {r.check} {r.column or ''}".strip() for r in failed[:20]
+                ],
+            },
+        )
+        emitted += 1
+    return emitted
+
+
+@flow(
+    name="Data Quality Monitor",
+    description="GX suites from the table contracts, freshness, volume and schema drift for every"
+    " catalog table; results to _ops/quality_results, Data Docs beside the lake.",
+)
+def data_quality_monitor(
+    tables: list[str] | None = None,
+    max_rows: int = 200_000,
+    volume_window: int = 20,
+    history_limit: int = 100,
+    fail_on_critical: bool = True,
+) -> list[dict[str, Any]]:
+    """Check each existing table, record and publish the results; returns the summary rows."""
+    logger = get_run_logger()
+    present = existing_tables(selected_tables(CATALOG, tables))
+    if not present:
+        message = (
+            f"The lake at {get_settings().root} holds none of the catalog's tables yet: nothing"
+            " to check. Run a flow that writes some first, e.g."
+            " `python flows/examples/basic_etl_pipeline.py`."
+        )
+        logger.warning(message)
+        publish_markdown(
+            "data-quality-summary", f"# Data quality\n\n{message}", description="Nothing to check"
+        )
+        return []
+
+    run_id, now = current_run().id, datetime.now(UTC)
+    quality = QualityContext()
+    try:
+        rows: list[dict[str, Any]] = []
+        summary: list[dict[str, Any]] = []
+        results: list[CheckResult] = []
+        for table in present:
+            snapshot = read_snapshot(table, max_rows, history_limit)
+            checked = check_table(quality, snapshot, volume_window, now)
+            rows += result_rows(checked, snapshot, run_id, now)
+            summary.append(summary_row(snapshot, checked))
+            results += checked
+            logger.info(
+                "%s: %s, health %s", table.path, summary[-1]["status"], summary[-1]["health_score"]
+            )
+        record_results(rows, run_id)
+        docs = publish_data_docs(quality.build_docs())
+    finally:
+        quality.close()
+
+    overall = round(sum(r["health_score"] for r in summary) / len(summary), 1)
+    publish_table(
+        "data-quality-summary",
+        summary,
+        description=f"Health score {overall} over {len(summary)} tables",
+    )
+    publish_markdown(
+        "data-quality-failures",
+        failures_markdown(results),
+        description="Every failed check of this run",
+    )
+    publish_link("data-quality-docs", docs, description="Great Expectations Data Docs")
+    emit_failure_events(summary, results)
+    critical = [r for r in summary if r["status"] == "critical"]
+    if critical and fail_on_critical:
+        raise CriticalQualityFailure(
+            f"critical quality failures in {[r['table'] for r in critical]}; see the"
+            f" data-quality-failures artifact and {docs}"
+        )
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=data_quality_monitor.description)
+    parser.add_argument(
+        "--table",
+        action="append",
+        dest="tables",
+        help="a catalog table such as silver/orders (repeatable); default: all",
+    )
+    parser.add_argument(
+        "--max-rows",
+        type=int,
+        default=200_000,
+        help="validate at most this many rows per table (a systematic sample)",
+    )
+    parser.add_argument(
+        "--volume-window",
+        type=int,
+        default=20,
+        help="earlier data commits the volume check compares against",
+    )
+    parser.add_argument(
+        "--no-fail", action="store_true", help="record critical failures without failing the run"
+    )
+    args = parser.parse_args()
+    data_quality_monitor(
+        tables=args.tables,
+        max_rows=args.max_rows,
+        volume_window=args.volume_window,
+        fail_on_critical=not args.no_fail,
+    )
+
+
+if __name__ == "__main__":
+    main()
