@@ -141,13 +141,11 @@ def any_lake(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue("s3_lake"))
 
 
-@pytest.fixture(scope="session")
-def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One real `prefect server start` for the session; in-process flows and subprocesses use it."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+def start_prefect_server(home: Path, port: int) -> tuple[subprocess.Popen[bytes], str]:
+    """`prefect server start` on 127.0.0.1:`port` with its SQLite database in `home`; waits for it.
 
-    home = tmp_path_factory.mktemp("prefect-server")
-    port = free_port()
+    Starting it again with the same `home` and `port` is a server restart: same database, same URL.
+    """
     env = {
         **os.environ,
         "PREFECT_HOME": str(home),
@@ -157,16 +155,31 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     }
     env.pop("PREFECT_API_URL", None)
     prefect = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
-    log = (home / "server.log").open("wb")
-    process = subprocess.Popen(
-        [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with (home / "server.log").open("ab") as log:
+        process = subprocess.Popen(
+            [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so a test can kill the whole server
+        )
     api_url = f"http://127.0.0.1:{port}/api"
     try:
         wait_for_http(f"{api_url}/health", process)
+    except BaseException:
+        stop(process)
+        raise
+    return process, api_url
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real `prefect server start` for the session; in-process flows and subprocesses use it."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    home = tmp_path_factory.mktemp("prefect-server")
+    process, api_url = start_prefect_server(home, free_port())
+    try:
         os.environ["PREFECT_API_URL"] = api_url
         with temporary_settings(updates={PREFECT_API_URL: api_url}):
             yield api_url
@@ -174,7 +187,6 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         os.environ.pop("PREFECT_API_URL", None)
         stop(process)
-        log.close()
 
 
 @pytest.fixture(scope="session")
