@@ -288,29 +288,26 @@ def _csv_batches(
         return "skip"
 
     with storage.open_input_stream(path) as stream:
-        reader = pacsv.open_csv(
-            stream,
-            read_options=pacsv.ReadOptions(
-                skip_rows=1, column_names=names, block_size=options.block_bytes
-            ),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=keep_malformed),
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.binary() for name in names},
-                strings_can_be_null=True,
-                null_values=[""],
-            ),
-        )
-        while True:
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                break
-            except pa.ArrowInvalid as error:
-                raise _csv_error(error, options) from error
-            yield text_batch(batch, schema)
-            if malformed:
-                yield error_batch(schema, malformed)
-                malformed.clear()
+        try:
+            reader = pacsv.open_csv(
+                stream,
+                read_options=pacsv.ReadOptions(
+                    skip_rows=1, column_names=names, block_size=options.block_bytes
+                ),
+                parse_options=pacsv.ParseOptions(invalid_row_handler=keep_malformed),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={name: pa.binary() for name in names},
+                    strings_can_be_null=True,
+                    null_values=[""],
+                ),
+            )
+            for batch in reader:
+                yield text_batch(batch, schema)
+                if malformed:
+                    yield error_batch(schema, malformed)
+                    malformed.clear()
+        except pa.ArrowInvalid as error:
+            raise _csv_error(error, options) from error
     if malformed:
         yield error_batch(schema, malformed)
 

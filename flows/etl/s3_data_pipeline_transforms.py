@@ -140,12 +140,17 @@ def conformed(contract: Table, bronze: pa.Table) -> tuple[pa.Table, pa.Table]:
     Rows the parser could not read carry their parse error as the reason.
     """
     failed = _frame(bronze).filter(pl.col(ERROR_COLUMN).is_not_null())
-    parsed = bronze.filter(pc.is_null(bronze.column(ERROR_COLUMN)))
-    valid, rejects = contract.split(parsed.drop_columns([ERROR_COLUMN, RAW_COLUMN]))
     assert contract.schema is not None
+    parsed = bronze.filter(pc.is_null(bronze.column(ERROR_COLUMN)))
+    for name in contract.schema.names:  # absent only when no file delivered it parseably
+        if name not in parsed.column_names:
+            parsed = parsed.append_column(name, pa.nulls(parsed.num_rows, pa.string()))
+    valid, rejects = contract.split(parsed.drop_columns([ERROR_COLUMN, RAW_COLUMN]))
     unparsed = failed.select(
         *(
-            pl.col(name).cast(pl.String) if name in failed.columns else pl.lit(None, pl.String)
+            pl.col(name).cast(pl.String)
+            if name in failed.columns
+            else pl.lit(None, pl.String).alias(name)
             for name in contract.schema.names
         ),
         *(c for c in failed.columns if c.startswith("_") and c != ERROR_COLUMN),
