@@ -190,13 +190,13 @@ def layout(table: Table) -> Layout:
     )
 
 
-def appended_since(table: Table, version: int) -> pl.DataFrame:
-    """Rows in the data files added after `version` (all rows for -1): an incremental read.
+def appended_since(table: Table, version: int, *, until: int | None = None) -> pl.DataFrame:
+    """Rows in the data files added after `version` (all rows for -1) up to `until` (latest).
 
-    Exact for appends; a commit that rewrites files (merge, compaction) returns their rows again,
-    so a consumer must tolerate seeing a row twice.
+    An incremental read, exact for appends; a commit that rewrites files (merge, compaction)
+    returns their rows again, so a consumer must tolerate seeing a row twice.
     """
-    current = open_table(table)
+    current = open_table(table, version=until)
     seen = set() if version < 0 else _added_paths(open_table(table, version=version))
     dataset = current.to_pyarrow_dataset()
     fragments = [f for f in dataset.get_fragments() if f.path not in seen]

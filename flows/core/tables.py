@@ -571,6 +571,128 @@ S3_PIPELINE_TABLES: tuple[Table, ...] = (
 )
 # --- end etl s3 data pipeline ---
 
+# --- monitoring: table maintenance, realtime analytics, sales anomalies (flows/monitoring) ---
+EVENT_WINDOW_METRICS = Table(
+    "event_window_metrics",
+    layer="gold",
+    schema=pa.schema(
+        [
+            _required("window_minutes", pa.int64()),
+            _required("window_start", UTC_MICROS),
+            _required("window_end", UTC_MICROS),
+            _required("event_type", pa.string()),
+            _required("events", pa.int64()),
+            ("value_sum", pa.float64()),
+            ("value_avg", pa.float64()),
+            ("value_p95", pa.float64()),
+            ("value_p99", pa.float64()),
+            _required("computed_at", UTC_MICROS),
+        ]
+    ),
+    key=("window_minutes", "window_start", "event_type"),
+    newest_by="computed_at",
+    checks=(between("events", 1, None),),
+    description="Events per tumbling window and event type: count, sum, mean, exact p95/p99 of"
+    " value; a late event recomputes its window.",
+    freshness_hours=6,
+    tags=("monitoring", "realtime"),
+)
+
+EVENT_WINDOW_TOP_PRODUCTS = Table(
+    "event_window_top_products",
+    layer="gold",
+    schema=pa.schema(
+        [
+            _required("window_minutes", pa.int64()),
+            _required("window_start", UTC_MICROS),
+            _required("rank", pa.int64()),
+            _required("product_id", pa.int64()),
+            _required("events", pa.int64()),
+            ("value_sum", pa.float64()),
+            _required("computed_at", UTC_MICROS),
+        ]
+    ),
+    key=("window_minutes", "window_start", "rank"),
+    newest_by="computed_at",
+    checks=(between("rank", 1, None),),
+    description="The most active products of each tumbling window (by events, then value).",
+    freshness_hours=6,
+    tags=("monitoring", "realtime"),
+)
+
+LATE_EVENTS = Table(
+    "late_events",
+    layer="quarantine",
+    schema=pa.schema(
+        [
+            _required("consumer", pa.string()),
+            *(EVENTS.schema or ()),
+            _required("window_start", UTC_MICROS),
+            _required("watermark", UTC_MICROS),
+            _required("detected_at", UTC_MICROS),
+        ]
+    ),
+    key=("consumer", "event_id"),
+    newest_by="detected_at",
+    description="Events that arrived after their window closed (later than the allowed lateness);"
+    " kept, never counted in a closed window.",
+    tags=("monitoring", "realtime"),
+)
+
+STREAM_OFFSETS = Table(
+    "stream_offsets",
+    layer="_ops",
+    schema=pa.schema(
+        [
+            _required("consumer", pa.string()),
+            _required("source", pa.string()),
+            _required("version", pa.int64()),
+            ("watermark", UTC_MICROS),
+            _required("updated_at", UTC_MICROS),
+        ]
+    ),
+    key=("consumer",),
+    newest_by="updated_at",
+    description="How far each stream consumer has read its source (Delta version) and its event"
+    " time watermark; moved only after the consumer's outputs are committed.",
+    tags=("monitoring", "state"),
+)
+
+SALES_ANOMALIES = Table(
+    "sales_anomalies",
+    layer="gold",
+    schema=pa.schema(
+        [
+            _required("report_id", pa.string()),
+            _required("anomaly_id", pa.string()),
+            _required("kind", pa.string()),
+            _required("metric", pa.string()),
+            _required("order_date", pa.date32()),
+            ("order_id", pa.int64()),
+            _required("value", pa.float64()),
+            _required("median", pa.float64()),
+            _required("robust_z", pa.float64()),
+            _required("orders_version", pa.int64()),
+            ("approval_comment", pa.string()),
+            _required("published_at", UTC_MICROS),
+        ]
+    ),
+    key=("report_id", "anomaly_id"),
+    checks=(one_of("kind", ("order", "day")),),
+    description="Approved sales anomaly reports: outlier orders and suspicious days (robust"
+    " z-score on median/MAD), published only after a person approved the report.",
+    tags=("monitoring", "sales"),
+)
+
+ANALYTICS_TABLES: tuple[Table, ...] = (
+    EVENT_WINDOW_METRICS,
+    EVENT_WINDOW_TOP_PRODUCTS,
+    LATE_EVENTS,
+    STREAM_OFFSETS,
+    SALES_ANOMALIES,
+)
+# --- end monitoring: table maintenance, realtime analytics, sales anomalies ---
+
 CATALOG: tuple[Table, ...] = (
     CUSTOMERS,
     PRODUCTS,
@@ -582,4 +704,5 @@ CATALOG: tuple[Table, ...] = (
     *MONITORING_TABLES,
     *ETL_TABLES,
     *S3_PIPELINE_TABLES,
+    *ANALYTICS_TABLES,
 )

@@ -1,0 +1,209 @@
+"""Keep every lake table fast to open and cheap to read: compact, checkpoint, expire logs, vacuum.
+
+Small files (one per append) make scans slow; a long log without checkpoints makes every open
+replay it. Vacuum keeps `retention_hours` of history for time travel (never below
+LAKE_VACUUM_RETENTION_FLOOR_HOURS unless `--force`), and also removes orphaned files a crashed
+writer left behind once they are older than the retention.
+
+    python flows/monitoring/table_maintenance.py                    # every table in the lake
+    python flows/monitoring/table_maintenance.py --tables silver/events \
+        --z-order silver/events=event_time --retention-hours 336
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from prefect import Task, flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State, TaskRun
+from prefect.futures import wait
+
+from flows.core import errors, lake, samples
+from flows.core.artifacts import markdown_table, publish_markdown, publish_table
+from flows.core.contracts import Table
+from flows.core.settings import get_settings
+from flows.core.tables import CATALOG, EVENTS
+
+SEED_COMMITS = 20
+
+
+@dataclass(frozen=True)
+class Maintained:
+    """One table before and after maintenance."""
+
+    before: lake.Layout
+    after: lake.Layout
+    files_compacted: int
+    files_vacuumed: int
+
+
+def vacuum_retention(requested_hours: int, floor_hours: int, *, force: bool) -> int:
+    """The retention to vacuum with; below the configured floor only when forced."""
+    if requested_hours < 0:
+        raise errors.ConfigurationError(f"retention_hours must be >= 0, got {requested_hours}")
+    if requested_hours < floor_hours and not force:
+        raise errors.ConfigurationError(
+            f"retention_hours={requested_hours} is below the floor of {floor_hours} h"
+            " (LAKE_VACUUM_RETENTION_FLOOR_HOURS): time travel to older versions and readers still"
+            " on them would break. Pass force=True (--force) if that is intended."
+        )
+    return requested_hours
+
+
+def maintainable_tables(catalog: Sequence[Table], names: Sequence[str] | None) -> list[Table]:
+    """The catalog's tables plus their bronze and quarantine siblings, or only those named."""
+    known = {t.path: t for c in catalog for t in (c, c.bronze, c.quarantine)}
+    if not names:
+        return list(known.values())
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise errors.ConfigurationError(
+            f"unknown table(s) {unknown}; known: {', '.join(sorted(known))}"
+        )
+    return [known[name] for name in dict.fromkeys(names)]
+
+
+def parse_z_order(specs: Sequence[str]) -> dict[str, list[str]]:
+    """`layer/table=col1,col2` options as {table path: columns}."""
+    parsed: dict[str, list[str]] = {}
+    for spec in specs:
+        path, _, columns = spec.partition("=")
+        if not path or not columns:
+            raise errors.ConfigurationError(
+                f"--z-order expects layer/table=col1,col2, got {spec!r}"
+            )
+        parsed[path] = [c.strip() for c in columns.split(",") if c.strip()]
+    return parsed
+
+
+def report_row(result: Maintained) -> dict[str, Any]:
+    """One artifact row: what maintenance changed on a table."""
+    before, after = result.before, result.after
+    return {
+        "table": before.table,
+        "version": f"{before.version} -> {after.version}",
+        "data_files": f"{before.data_files} -> {after.data_files}",
+        "stored_files": f"{before.stored_files} -> {after.stored_files}",
+        "log_files": f"{before.log_files} -> {after.log_files}",
+        "commits_to_replay": f"{before.commits_to_replay} -> {after.commits_to_replay}",
+        "files_compacted": result.files_compacted,
+        "files_vacuumed": result.files_vacuumed,
+        "mb": round(after.data_bytes / 1e6, 2),
+    }
+
+
+def _retry_unless_corrupt(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """A write conflict or an S3 hiccup deserves a retry; a damaged log does not."""
+    return not isinstance(state.result(raise_on_failure=False), errors.CorruptTableError)
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_unless_corrupt,
+      cache_policy=NO_CACHE, task_run_name="maintain-{table.name}-{table.layer}")  # fmt: skip
+def maintain(
+    table: Table, retention_hours: int, enforce_retention: bool, z_order: list[str]
+) -> Maintained:
+    """Compact, checkpoint, expire old log entries and vacuum one table."""
+    before = lake.layout(table)
+    compaction = lake.compact(table, z_order=z_order)
+    lake.checkpoint(table)
+    lake.expire_log(table)
+    removed = lake.vacuum(
+        table, retention_hours=retention_hours, enforce_retention=enforce_retention, full=True
+    )
+    return Maintained(before, lake.layout(table), compaction.files_removed, len(removed))
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+def existing(tables: list[Table]) -> list[Table]:
+    return [t for t in tables if lake.exists(t)]
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+def seed_sample_events() -> None:
+    """A zero-config run has something to maintain: sample events in many small commits."""
+    data = samples.events(10_000)
+    step = data.num_rows // SEED_COMMITS
+    for start in range(0, data.num_rows, step):
+        lake.append(EVENTS, data.slice(start, step))
+
+
+@flow(
+    name="Table Maintenance",
+    description="Compact small files, checkpoint, expire old log entries and vacuum every table.",
+)
+def table_maintenance(
+    tables: list[str] | None = None,
+    retention_hours: int = 168,
+    force: bool = False,
+    z_order: dict[str, list[str]] | None = None,
+    seed_if_empty: bool = True,
+) -> list[dict[str, Any]]:
+    """Maintain the named tables (default: every table of the catalog that exists)."""
+    logger = get_run_logger()
+    retention = vacuum_retention(
+        retention_hours, get_settings().vacuum_retention_floor_hours, force=force
+    )
+    if force:
+        logger.warning(
+            "Vacuum forced to %d h: versions older than that lose their files", retention
+        )
+    selected = maintainable_tables(CATALOG, tables)
+    present = existing(selected)
+    if not present and seed_if_empty and not tables:
+        logger.info("The lake is empty: seeding %s with sample events to maintain", EVENTS.path)
+        seed_sample_events()
+        present = [EVENTS]
+    logger.info("Maintaining %d table(s): %s", len(present), ", ".join(t.path for t in present))
+
+    z_orders = z_order or {}
+    futures = [maintain.submit(t, retention, not force, z_orders.get(t.path, [])) for t in present]
+    wait(futures)
+    done = [f.result() for f in futures if f.state.is_completed()]
+    failed = {t.path: str(f.state.message) for t, f in zip(present, futures, strict=True)
+              if not f.state.is_completed()}  # fmt: skip
+
+    rows = [report_row(result) for result in done]
+    publish_table(
+        "table-maintenance", rows, description=f"Retention {retention} h; before -> after"
+    )
+    failures = [{"table": path, "error": message} for path, message in failed.items()]
+    publish_markdown(
+        "table-maintenance-summary",
+        f"# Table maintenance\n\n{len(done)} table(s) maintained, {len(failed)} failed, vacuum"
+        f" retention {retention} h{' (forced)' if force else ''}.\n\n"
+        + markdown_table(rows)
+        + ("\n\n## Failed\n\n" + markdown_table(failures) if failures else ""),
+        description="What maintenance changed on each table",
+    )
+    if failed:
+        raise errors.LakeError(f"maintenance failed for {sorted(failed)}: {failed}")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=table_maintenance.description)
+    parser.add_argument("--tables", nargs="*", help="table paths (layer/name); default: all")
+    parser.add_argument("--retention-hours", type=int, default=168, help="vacuum retention")
+    parser.add_argument("--force", action="store_true", help="allow a retention below the floor")
+    parser.add_argument(
+        "--z-order",
+        nargs="*",
+        default=[],
+        metavar="TABLE=COLS",
+        help="e.g. silver/events=event_time",
+    )
+    args = parser.parse_args()
+    table_maintenance(
+        tables=args.tables,
+        retention_hours=args.retention_hours,
+        force=args.force,
+        z_order=parse_z_order(args.z_order),
+    )
+
+
+if __name__ == "__main__":
+    main()
