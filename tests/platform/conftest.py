@@ -60,6 +60,13 @@ def stop_tree(process: subprocess.Popen[bytes], sig_timeout: float = 15) -> None
     process.wait(timeout=5)
 
 
+def flow_run_id(cli_output: str) -> str:
+    """The flow run id `prefect deployment run` prints."""
+    match = re.search(r"UUID: ([0-9a-f-]{36})", cli_output)
+    assert match, cli_output
+    return match.group(1)
+
+
 @dataclass
 class Platform:
     """A running native stack: where the API is and the environment its clients use."""
@@ -93,13 +100,11 @@ class Platform:
             check=False,
         )
 
-    def run_deployment(self, name: str) -> str:
-        """`prefect deployment run <flow>/<deployment>`; returns the new flow run's id."""
-        result = self.prefect("deployment", "run", name)
+    def run_deployment(self, name: str, *options: str) -> str:
+        """`prefect deployment run <flow>/<deployment> [options]`; returns the flow run's id."""
+        result = self.prefect("deployment", "run", name, *options, timeout=330)
         assert result.returncode == 0, result.stdout + result.stderr
-        match = re.search(r"UUID: ([0-9a-f-]{36})", result.stdout)
-        assert match, result.stdout
-        return match.group(1)
+        return flow_run_id(result.stdout)
 
     def wait_for_state(
         self, flow_run_id: str, states: set[str] = TERMINAL_STATES, timeout: float = 150
@@ -193,44 +198,58 @@ def platform_lake(moto_endpoint: str) -> dict[str, str]:
 
 @dataclass
 class Worker:
-    process: subprocess.Popen[bytes]
-    health_url: str
-    log: Path
+    """docker/bin/worker.sh with the compose worker's environment; restartable, like compose's
+    `restart: unless-stopped` and systemd's `Restart=always`."""
 
+    platform: Platform
+    lake_env: dict[str, str]
+    name: str = "worker"
+    process: subprocess.Popen[bytes] | None = None
+    health_url: str = ""
 
-def start_worker(platform: Platform, lake_env: dict[str, str], name: str) -> Worker:
-    """docker/bin/worker.sh with the compose worker's environment; returns once it is healthy."""
-    health_port = free_port()
-    env = {
-        **platform.env,
-        **lake_env,
-        "PREFECT_HOME": str(platform.home / name),
-        "LAKE_PROJECT_DIR": str(REPO_ROOT),
-        "PREFECT_WORKER_QUERY_SECONDS": "1",
-        "PREFECT_WORKER_WEBSERVER_HOST": "127.0.0.1",
-        "PREFECT_WORKER_WEBSERVER_PORT": str(health_port),
-    }
-    log = platform.home / f"{name}.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [str(SCRIPTS / "worker.sh")], env=env, stdout=output, stderr=subprocess.STDOUT
-        )
-    worker = Worker(process, f"http://127.0.0.1:{health_port}/health", log)
-    try:
-        wait_for_http(worker.health_url, process, timeout=90)
-    except Exception:
-        stop_tree(process)
-        raise
-    return worker
+    @property
+    def log(self) -> Path:
+        return self.platform.home / f"{self.name}.log"
+
+    def start(self) -> None:
+        """Start the worker and return once its healthcheck answers."""
+        health_port = free_port()
+        env = {
+            **self.platform.env,
+            **self.lake_env,
+            "PREFECT_HOME": str(self.platform.home / self.name),
+            "LAKE_PROJECT_DIR": str(REPO_ROOT),
+            "PREFECT_WORKER_QUERY_SECONDS": "1",
+            "PREFECT_WORKER_WEBSERVER_HOST": "127.0.0.1",
+            "PREFECT_WORKER_WEBSERVER_PORT": str(health_port),
+        }
+        with self.log.open("ab") as output:
+            self.process = subprocess.Popen(
+                [str(SCRIPTS / "worker.sh")], env=env, stdout=output, stderr=subprocess.STDOUT
+            )
+        self.health_url = f"http://127.0.0.1:{health_port}/health"
+        try:
+            wait_for_http(self.health_url, self.process, timeout=90)
+        except Exception:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_tree(self.process)
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log.read_text(errors="replace")[-chars:]
 
 
 @pytest.fixture(scope="session")
 def platform_worker(platform_server: Platform, platform_lake: dict[str, str]) -> Iterator[Worker]:
-    worker = start_worker(platform_server, platform_lake, "worker")
+    worker = Worker(platform_server, platform_lake)
+    worker.start()
     try:
         yield worker
     finally:
-        stop_tree(worker.process)
+        worker.stop()
 
 
 @pytest.fixture(scope="session")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import re
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +16,15 @@ from flows.core import lake, samples
 from flows.core.contracts import Table
 from flows.core.tables import CUSTOMERS, DAILY_ORDER_TOTALS, ORDERS
 from flows.examples.basic_etl_pipeline import basic_etl_pipeline
-from tests.platform.conftest import REPO_ROOT, SCRIPTS, Platform, Worker, clean_environment
+from flows.examples.example_data_pipeline import example_data_pipeline
+from tests.platform.conftest import (
+    REPO_ROOT,
+    SCRIPTS,
+    Platform,
+    Worker,
+    clean_environment,
+    flow_run_id,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -138,33 +146,44 @@ def _last_commit_run(table: Table) -> str:
     return str(commit["prefect.flow_run_id"])
 
 
+def test_test_prefect_script_runs_a_registered_deployment(deployed: Platform):
+    default = re.search(
+        r'deployment="\$\{1:-(.+)\}"', (REPO_ROOT / "docker/test-prefect.sh").read_text()
+    )
+    assert default is not None
+    flows = {f["id"]: f["name"] for f in deployed.api("POST", "/flows/filter", json={})}
+    registered = {f"{flows[d['flow_id']]}/{d['name']}" for d in deployed.deployments()}
+    assert default.group(1) in registered
+
+
 def test_example_deployments_run_to_completion_and_write_delta_tables_to_s3(
     deployed: Platform,
     platform_worker: Worker,
     platform_lake: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ):
-    runs = {
-        entry["name"]: deployed.run_deployment(f"{flow}/{entry['name']}")
-        for entry, flow in (
-            (BASIC_ETL, "Basic ETL Pipeline"),
-            (EXAMPLE_DATA, "Example Data Pipeline"),
-        )
-    }
-    for name, run_id in runs.items():
+    basic_id = deployed.run_deployment(f"{basic_etl_pipeline.name}/{BASIC_ETL['name']}")
+    # The command docker/test-prefect.sh runs: it waits, and its exit status is the run's outcome.
+    watched = deployed.prefect(
+        "deployment", "run", f"{example_data_pipeline.name}/{EXAMPLE_DATA['name']}",
+        "--watch", "--watch-timeout", "300", timeout=330,
+    )  # fmt: skip
+    assert watched.returncode == 0, watched.stdout + watched.stderr + platform_worker.log_tail()
+    assert "finished successfully" in watched.stdout
+    example_id = flow_run_id(watched.stdout)
+    for name, run_id in ((BASIC_ETL["name"], basic_id), (EXAMPLE_DATA["name"], example_id)):
         run = deployed.wait_for_state(run_id)
         assert run["state_type"] == "COMPLETED", (
-            f"{name}: {run['state_name']}\n{Path(platform_worker.log).read_text()[-3000:]}"
+            f"{name}: {run['state_name']}\n{platform_worker.log_tail()}"
         )
 
     for name, value in platform_lake.items():
         monkeypatch.setenv(name, value)
     assert lake.location(CUSTOMERS).startswith(platform_lake["LAKE_URI"])
-    basic_tables = (ORDERS.bronze, ORDERS, ORDERS.quarantine, DAILY_ORDER_TOTALS)
-    for table in basic_tables:
+    for table in (ORDERS.bronze, ORDERS, ORDERS.quarantine, DAILY_ORDER_TOTALS):
         assert lake.exists(table), f"{table.path} is missing from {platform_lake['LAKE_URI']}"
-        assert _last_commit_run(table) == runs[BASIC_ETL["name"]]
-    assert _last_commit_run(CUSTOMERS) == runs[EXAMPLE_DATA["name"]]
+        assert _last_commit_run(table) == basic_id
+    assert _last_commit_run(CUSTOMERS) == example_id
     assert lake.read(CUSTOMERS).height == EXAMPLE_DATA["parameters"]["rows"]
     assert lake.read(ORDERS.bronze).height == len(sample_orders(**BASIC_ETL["parameters"]))
     assert (
