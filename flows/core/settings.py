@@ -39,6 +39,10 @@ class LakeSettings(BaseSettings):
     """PostgreSQL DSN `database_ingest` reads from; a secret: never logged, never a parameter."""
     dask_address: str | None = None
     """Scheduler of a Dask cluster (`tcp://host:8786`) for data-parallel flows; unset = threads."""
+    alert_slack_webhook_url: SecretStr | None = None
+    """Slack incoming webhook `make alerts` stores in the alert notification block (a secret)."""
+    alert_webhook_url: SecretStr | None = None
+    """Any HTTPS endpoint taking a JSON POST {subject, body}; used when no Slack webhook is set."""
 
     @property
     def is_s3(self) -> bool:

@@ -33,6 +33,7 @@ from flows.core.paths import lake_location
 from flows.core.quality import CheckResult, QualityContext
 from flows.core.settings import get_settings
 from flows.core.tables import CATALOG, QUALITY_RESULTS
+from flows.monitoring._automations import QUALITY_EVENT
 from flows.monitoring._data_quality import (
     TableSnapshot,
     data_commits,
@@ -47,7 +48,6 @@ from flows.monitoring._data_quality import (
 )
 
 DOCS_PREFIX = "_ops/data_docs"
-QUALITY_EVENT = "lake.quality.failed"
 
 
 class CriticalQualityFailure(LakeError):
