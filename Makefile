@@ -39,6 +39,13 @@ audit: $(STAMP) ## audit the locked dependencies for known vulnerabilities (need
 clean-lake: ## delete the local zero-config lake
 	rm -rf lake
 
+# Benchmarks (bench/): generated data is cached in bench/out/; results go to bench/results.json
+# and bench/RESULTS.md. `make bench SCALE="1000000"` picks the row counts.
+SCALE ?= 1000000 10000000
+.PHONY: bench
+bench: $(STAMP) ## measure speed and peak memory against baselines (bench/RESULTS.md)
+	$(BIN)/python -m bench --scale $(SCALE)
+
 # Local platform (docker/): PostgreSQL, Prefect server + UI, S3 store, worker.
 COMPOSE := docker compose --project-directory docker -f docker/docker-compose.yml
 .PHONY: up down reset deploy ui server

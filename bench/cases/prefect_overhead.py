@@ -1,0 +1,34 @@
+"""Case 8: the ingest as a Prefect flow (a task per file) and as plain calls; mapped tasks/s."""
+
+from __future__ import annotations
+
+from bench.cases.ingest import CORE, landing
+from bench.harness import Check, Context, Outcome, prefect_server
+
+FLOW = "bench.variants.prefect_overhead:flow_ingest"
+MAPPED = "bench.variants.prefect_overhead:mapped"
+TARGET_ROWS = 10_000_000
+
+
+def overhead(ctx: Context, scale: int) -> Outcome:
+    files = landing(ctx, scale)
+    tasks = 10 if ctx.quick else 200
+    with prefect_server(ctx) as api_url:
+        env = {"PREFECT_API_URL": api_url}
+        plain = ctx.measure("plain", "plain function calls", CORE, files, env=env)
+        flow = ctx.measure("flow", "Prefect flow, one task per file", FLOW, files, env=env)
+        mapped = ctx.measure(
+            "mapped", f"mapped flow, {tasks} no-op tasks", MAPPED, {"tasks": tasks}, env=env
+        )
+    share = (flow.seconds - plain.seconds) / flow.seconds
+    checks = [Check("overhead share", share, "<=", 0.10, unit="")] if scale >= TARGET_ROWS else []
+    return Outcome(
+        summary=(
+            f"flow {flow.seconds:.1f} s vs plain {plain.seconds:.1f} s"
+            f" ({share:.1%} overhead); {mapped.rows_per_s:.1f} mapped tasks/s"
+        ),
+        measurements=[flow, plain, mapped],
+        ratios={"flow time / plain time": flow.seconds / plain.seconds},
+        checks=checks,
+        note="" if checks else "the target is stated for a 10M-row flow; not evaluated here",
+    )

@@ -1,0 +1,140 @@
+"""The machine description and the markdown rendering of `results.json` (RESULTS.md)."""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+LIBRARIES = (
+    "pyarrow",
+    "polars",
+    "deltalake",
+    "pandas",
+    "numpy",
+    "prefect",
+    "great-expectations",
+    "scikit-learn",
+)
+
+
+def machine() -> dict[str, Any]:
+    """Cores, memory, CPU model, OS, Python and the versions of the libraries measured."""
+    import psutil  # type: ignore[import-untyped]
+
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return {
+        "cores": psutil.cpu_count(logical=True),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "cpu": _cpu_model(),
+        "os": f"{platform.system()} {platform.release()} {platform.machine()}",
+        "python": platform.python_version(),
+        "libraries": versions,
+    }
+
+
+def _cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def rows(count: int) -> str:
+    """1000000 -> 1M, 20000 -> 20k."""
+    if count <= 0:
+        return "—"
+    for size, suffix in ((1_000_000, "M"), (1_000, "k")):
+        if count >= size:
+            return f"{count / size:g}{suffix}"
+    return str(count)
+
+
+def _ratio(value: float) -> str:
+    return f"{value:.2f}" if abs(value) < 100 else f"{value:,.0f}"
+
+
+def _check(check: dict[str, Any]) -> str:
+    op = "≥" if check["op"] == ">=" else "≤"
+    unit = check["unit"]
+    value = f"{check['value']:.2f}{unit}" if unit else f"{check['value']:.1%}"
+    threshold = f"{check['threshold']:g}{unit}" if unit else f"{check['threshold']:.0%}"
+    verdict = "met" if check["met"] else "**missed**"
+    return f"{check['name']} {value} (target {op} {threshold}): {verdict}"
+
+
+def render(results: dict[str, Any]) -> str:
+    """RESULTS.md: where and how it was measured, a summary row per case and scale, all figures."""
+    host = results["machine"]
+    libraries = ", ".join(f"{name} {version}" for name, version in host["libraries"].items())
+    load = results["load"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Measured {results['date']} with `{results['command']}` in"
+        f" {results['duration_s'] / 60:.1f} min{' (quick mode)' if results['quick'] else ''}.",
+        "",
+        f"- Machine: {host['cores']} cores ({host['cpu']}), {host['memory_gib']} GiB memory,"
+        f" {host['os']}",
+        f"- Python {host['python']}; {libraries}",
+        f"- Other processes used {load['other_cpu_share']:.0%} of the machine's CPU during the run"
+        f" (load average {load['loadavg_start'][0]:.2f} at the start).",
+    ]
+    if results["note"]:
+        lines += ["", f"> {results['note']}"]
+    lines += [
+        "",
+        "Each variant runs in its own fresh process on the same generated data (cached per scale);"
+        " *peak RSS* is that process's own high-water resident set (`VmHWM`), interpreter and"
+        " libraries included. Baselines are measured in the same run, one after another, so"
+        " ratios compare like with like even when absolute figures move with the machine's load.",
+        "",
+        "## Summary",
+        "",
+        "| # | Case | Scale | Result | Compared with baseline | Target | Status |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for case in results["cases"]:
+        ratios = "; ".join(f"{name} {_ratio(v)}x" for name, v in case["ratios"].items())
+        verdicts = "<br>".join(_check(check) for check in case["checks"])
+        outcome = case["summary"] or case["note"] or case["error"].splitlines()[0]
+        status = case["status"] if case["status"] != "missed" else "**missed**"
+        lines.append(
+            f"| {case['case']} | {case['title']} | {rows(case['scale'])} | {outcome} | {ratios} |"
+            f" {verdicts or case['target']} | {status} |"
+        )
+    notes = [c for c in results["cases"] if c["note"] and c["summary"]]
+    if notes:
+        lines += ["", *(f"- Case {c['case']}: {c['note']}" for c in notes)]
+    lines += [
+        "",
+        "## Every measurement",
+        "",
+        "| # | Scale | Variant | Seconds | Rows | Rows/s | Peak RSS (MB) | Details |",
+        "|---|---|---|---:|---:|---:|---:|---|",
+    ]
+    for case in results["cases"]:
+        for m in case["measurements"]:
+            details = ", ".join(f"{k} {_detail(v)}" for k, v in m["extra"].items())
+            counted = f"{m['rows']:,} | {m['rows_per_s']:,.0f}" if m["rows"] else "— | —"
+            lines.append(
+                f"| {case['case']} | {rows(case['scale'])} | {m['label']} | {m['seconds']:.3f} |"
+                f" {counted} | {m['peak_rss_mb']:,.0f} | {details} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _detail(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)

@@ -1,0 +1,1 @@
+"""The measured work, run in `bench.worker` subprocesses: `f(params) -> {"seconds", "rows"}`."""

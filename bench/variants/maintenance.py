@@ -1,0 +1,55 @@
+"""Case 10 work: open and read a table of many small commits, before and after maintenance."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+from flows.core import lake
+from flows.core.tables import EVENTS
+
+OPENS = 5
+
+
+def _open_and_read() -> dict[str, Any]:
+    opens = []
+    for _ in range(OPENS):
+        started = perf_counter()
+        lake.open_table(EVENTS)
+        opens.append(perf_counter() - started)
+    started = perf_counter()
+    rows = lake.read(EVENTS).height
+    read_seconds = perf_counter() - started
+    shape = asdict(lake.layout(EVENTS))
+    return {
+        "seconds": statistics.median(opens),
+        "rows": 0,
+        "table_rows": rows,
+        "read_seconds": read_seconds,
+        **{k: shape[k] for k in ("data_files", "log_files", "checkpoint_version")},
+    }
+
+
+def before(params: dict[str, Any]) -> dict[str, Any]:
+    """The table as the small appends left it (delta-rs checkpoints every 100 commits itself)."""
+    return _open_and_read()
+
+
+def replay(params: dict[str, Any]) -> dict[str, Any]:
+    """The same table with its checkpoints deleted: opening it replays all 1,000 commits."""
+    log = Path(lake.location(EVENTS)) / "_delta_log"
+    for checkpoint in [*log.glob("*.checkpoint*.parquet"), log / "_last_checkpoint"]:
+        checkpoint.unlink(missing_ok=True)
+    return _open_and_read()
+
+
+def after(params: dict[str, Any]) -> dict[str, Any]:
+    """After compaction, a checkpoint and a vacuum of the replaced files."""
+    started = perf_counter()
+    lake.compact(EVENTS)
+    lake.checkpoint(EVENTS)
+    lake.vacuum(EVENTS, retention_hours=0, enforce_retention=False)
+    return {**_open_and_read(), "maintenance_seconds": perf_counter() - started}
