@@ -1,0 +1,191 @@
+"""Sales anomaly report over silver/orders, published to gold only after a person approves it.
+
+Outlier orders (amount, log scale) and suspicious days (order count, revenue) by robust z-score
+on median/MAD. The report is published as an artifact, then the run pauses for an approval
+(approve + comment, a form in the Prefect UI). Approved: gold/sales_anomalies gets the report.
+Rejected or not answered within the timeout: nothing is published and the run says why.
+
+    python flows/monitoring/sales_anomaly_report.py                    # waits 120 s for approval
+    python flows/monitoring/sales_anomaly_report.py --auto-approve     # unattended local run
+
+Resume a paused run from the UI (Resume, fill in the form) or from Python:
+    from prefect.flow_runs import resume_flow_run
+    resume_flow_run(flow_run_id, run_input={"approve": True, "comment": "checked with sales"})
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import FlowPauseTimeout
+from prefect.flow_runs import pause_flow_run
+from prefect.input import RunInput
+from prefect.runtime import flow_run
+from prefect.settings import PREFECT_UI_URL
+
+from flows.core import lake, samples
+from flows.core.artifacts import publish_markdown
+from flows.core.lineage import fingerprint
+from flows.core.tables import ORDERS, SALES_ANOMALIES
+from flows.monitoring.sales_anomaly_report_transforms import (
+    anomaly_report,
+    daily_sales,
+    outlier_orders,
+    report_markdown,
+    suspicious_days,
+)
+
+POLL_SECONDS = 2
+CLI_APPROVAL_TIMEOUT_SECONDS = 120
+
+
+class Approval(RunInput):
+    """The reviewer's decision on a report."""
+
+    approve: bool
+    comment: str = ""
+
+
+def approval_instructions(run_id: str, ui_url: str | None, timeout_seconds: int) -> str:
+    """The log line that tells a person how to approve the paused run."""
+    where = f"{ui_url.rstrip('/')}/runs/flow-run/{run_id}" if ui_url else "the Prefect UI"
+    return (
+        f"Waiting up to {timeout_seconds} s for approval of this report: open {where}, press"
+        " Resume and answer approve=true/false with a comment (or call prefect.flow_runs."
+        f"resume_flow_run('{run_id}', run_input={{'approve': True, 'comment': '...'}})). Without"
+        " an answer nothing is published; `--auto-approve` skips the question on a local run."
+    )
+
+
+@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+def read_orders() -> tuple[pl.DataFrame, int]:
+    """The orders (one snapshot) and the Delta version they were read at."""
+    version = lake.version(ORDERS)
+    columns = ["order_id", "order_date", "amount", "status"]
+    return lake.read(ORDERS, columns=columns, version=version), version
+
+
+@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+def publish_report(report: pl.DataFrame, report_id: str) -> lake.WriteResult:
+    """Write the approved report; re-publishing the same report replaces its rows."""
+    return lake.replace_where(SALES_ANOMALIES, report, where={"report_id": report_id})
+
+
+@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+def seed_sample_orders(rows: int) -> None:
+    """A zero-config run has orders to analyse: sample orders, if the lake has none."""
+    if not lake.exists(ORDERS):
+        lake.append(ORDERS, samples.orders(rows))
+
+
+@flow(
+    name="Sales Anomaly Report",
+    description="Outlier orders and suspicious days (median/MAD) from silver/orders; published"
+    " to gold/sales_anomalies only after a person approves the report.",
+)
+def sales_anomaly_report(
+    z_threshold: float = 3.5,
+    approval_timeout_seconds: int = 3600,
+    auto_approve: bool = False,
+    seed_rows: int = 10_000,
+) -> dict[str, Any]:
+    """Analyse, publish the report as an artifact, wait for approval, publish to gold."""
+    logger = get_run_logger()
+    seed_sample_orders(seed_rows)
+    orders, version = read_orders()
+    outliers = outlier_orders(orders, threshold=z_threshold)
+    days = suspicious_days(daily_sales(orders), threshold=z_threshold)
+    report_id = fingerprint(ORDERS.path, str(version), str(z_threshold))
+    publish_markdown(
+        "sales-anomaly-report",
+        report_markdown(
+            outliers, days, orders=orders.height, report_id=report_id, threshold=z_threshold
+        ),
+        description=f"Report {report_id} on {ORDERS.path} version {version}, for approval",
+    )
+    summary: dict[str, Any] = {
+        "report_id": report_id,
+        "orders_version": version,
+        "outlier_orders": outliers.height,
+        "suspicious_days": days.height,
+    }
+    logger.info("Report %s: %s", report_id, summary)
+
+    if auto_approve:
+        decision = Approval(approve=True, comment="auto-approved (auto_approve=True)")
+    else:
+        logger.info(
+            approval_instructions(
+                str(flow_run.id), PREFECT_UI_URL.value(), approval_timeout_seconds
+            )
+        )
+        try:
+            decision = pause_flow_run(
+                wait_for_input=Approval,
+                timeout=approval_timeout_seconds,
+                poll_interval=POLL_SECONDS,
+            )
+        except FlowPauseTimeout:
+            logger.warning(
+                "No answer within %d s: report %s is not published",
+                approval_timeout_seconds,
+                report_id,
+            )
+            return {**summary, "decision": "timeout", "published": 0}
+
+    if not decision.approve:
+        logger.warning("Report %s rejected (%s): not published", report_id, decision.comment)
+        return {**summary, "decision": "rejected", "published": 0}
+    report = anomaly_report(
+        outliers,
+        days,
+        report_id=report_id,
+        orders_version=version,
+        approval_comment=decision.comment,
+        published_at=datetime.now(UTC),
+    )
+    written = publish_report(report, report_id)
+    logger.info(
+        "Report %s approved (%s): %d rows in %s",
+        report_id,
+        decision.comment,
+        written.rows,
+        SALES_ANOMALIES.path,
+    )
+    return {**summary, "decision": "approved", "published": written.rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=sales_anomaly_report.description)
+    parser.add_argument("--z-threshold", type=float, default=3.5, help="robust z-score cut-off")
+    parser.add_argument(
+        "--approval-timeout",
+        type=int,
+        default=CLI_APPROVAL_TIMEOUT_SECONDS,
+        help="seconds to wait for an approval before giving up",
+    )
+    parser.add_argument(
+        "--auto-approve", action="store_true", help="publish without asking (unattended local runs)"
+    )
+    parser.add_argument(
+        "--seed-rows",
+        type=int,
+        default=10_000,
+        help="sample orders written if silver/orders does not exist",
+    )
+    args = parser.parse_args()
+    sales_anomaly_report(
+        z_threshold=args.z_threshold,
+        approval_timeout_seconds=args.approval_timeout,
+        auto_approve=args.auto_approve,
+        seed_rows=args.seed_rows,
+    )
+
+
+if __name__ == "__main__":
+    main()
