@@ -1,0 +1,189 @@
+import math
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from flows.core.errors import ConfigurationError, ContractViolation
+from flows.core.tables import ORDER_FEATURES
+from flows.ml import _modeling as modeling
+from flows.ml._registry import (
+    feature_table_contract,
+    next_version,
+    production_row,
+    promotion_decision,
+    registry_updates,
+)
+from flows.ml._report import confusion_svg, roc_svg, training_report
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def test_detect_columns_sorts_features_by_encoding_and_skips_ids_target_and_time():
+    frame = pl.DataFrame(
+        {
+            "customer_id": [1, 2],
+            "id": [1, 2],
+            "spend": [1.5, 2.0],
+            "visits": [1, 3],
+            "active": [True, False],
+            "plan": ["basic", "pro"],
+            "notes": ["called about billing", "happy customer"],
+            "ts": [T0, T0],
+            "churned": [0, 1],
+            "tags": [[1], [2]],
+        }
+    )
+    columns = modeling.detect_columns(
+        frame, target="churned", time_column="ts", exclude=("visits",)
+    )
+    assert columns == modeling.FeatureColumns(("spend", "active"), ("plan",), ("notes",))
+
+
+def test_detect_columns_refuses_a_table_without_features():
+    frame = pl.DataFrame({"order_id": [1], "ts": [T0], "y": [1]})
+    with pytest.raises(ContractViolation, match="no usable feature columns"):
+        modeling.detect_columns(frame, target="y", time_column="ts")
+
+
+@pytest.mark.parametrize(
+    ("values", "labels", "positive"),
+    [
+        ([True, False, True], [1, 0, 1], True),
+        (["no", "yes", "no"], [0, 1, 0], "yes"),
+        ([3, 7, 7], [0, 1, 1], 7),
+    ],
+)
+def test_binary_labels_take_the_larger_value_as_positive(values, labels, positive):
+    encoded, found = modeling.binary_labels(pl.Series("y", values))
+    assert encoded.tolist() == labels
+    assert found == positive
+
+
+@pytest.mark.parametrize("values", [[1, 1, 1], [1, 2, 3], [1, None, 0]])
+def test_binary_labels_refuse_anything_but_two_classes_without_nulls(values):
+    with pytest.raises(ContractViolation, match="exactly two values"):
+        modeling.binary_labels(pl.Series("y", values))
+
+
+def test_time_split_holds_out_the_newest_rows():
+    frame = pl.DataFrame({"ts": [T0 + timedelta(days=d) for d in (4, 0, 3, 1, 2)], "x": range(5)})
+    training, holdout, cutoff = modeling.time_split(frame, time_column="ts", holdout_fraction=0.4)
+    assert training["ts"].max() < cutoff <= holdout["ts"].min()
+    assert (training.height, holdout.height) == (3, 2)
+
+
+def test_time_split_refuses_a_single_instant():
+    frame = pl.DataFrame({"ts": [T0] * 4, "x": range(4)})
+    with pytest.raises(ContractViolation, match="cannot split"):
+        modeling.time_split(frame, time_column="ts", holdout_fraction=0.25)
+
+
+def test_model_inputs_never_hand_nulls_to_the_encoders():
+    columns = modeling.FeatureColumns(("x",), ("c",), ("t",))
+    inputs = modeling.model_inputs(
+        pl.DataFrame({"x": [1, None], "c": [None, "a"], "t": [None, "b c"]}), columns
+    )
+    assert math.isnan(inputs["x"][1])
+    assert inputs["c"].tolist() == [modeling.MISSING, "a"]
+    assert inputs["t"].tolist() == [modeling.MISSING, "b c"]
+    with pytest.raises(ContractViolation, match="missing from the table"):
+        modeling.model_inputs(pl.DataFrame({"x": [1]}), columns)
+
+
+def test_classification_metrics_on_a_known_case():
+    labels = np.array([0, 0, 1, 1])
+    scores = np.array([0.1, 0.6, 0.4, 0.9])
+    metrics = modeling.classification_metrics(labels, scores)
+    assert metrics["accuracy"] == 0.5
+    assert (metrics["precision"], metrics["recall"]) == (0.5, 0.5)
+    assert metrics["roc_auc"] == 0.75
+    assert metrics["brier"] == pytest.approx((0.01 + 0.36 + 0.36 + 0.01) / 4)
+    assert modeling.confusion(labels, scores) == [[1, 1], [1, 1]]
+    bands = modeling.calibration_table(labels, scores, bins=2)
+    assert bands == [
+        {"band": "0.0-0.5", "rows": 2, "mean_predicted": 0.25, "observed": 0.5},
+        {"band": "0.5-1.0", "rows": 2, "mean_predicted": 0.75, "observed": 0.5},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("candidate", "production", "margin", "promoted", "phrase"),
+    [
+        (0.70, None, 0.01, True, "no model in production"),
+        (0.80, 0.78, 0.01, True, "beats production"),
+        (0.785, 0.78, 0.01, False, "does not beat"),
+        (0.78, 0.78, 0.0, True, "beats production"),
+        (0.70, 0.78, 0.01, False, "does not beat"),
+        (float("nan"), 0.78, 0.01, False, "undefined"),
+    ],
+)
+def test_promotion_needs_the_margin_over_production(
+    candidate, production, margin, promoted, phrase
+):
+    decided, note = promotion_decision(
+        {"roc_auc": candidate},
+        None if production is None else {"roc_auc": production},
+        metric="roc_auc",
+        margin=margin,
+    )
+    assert decided is promoted
+    assert phrase in note
+
+
+def test_promotion_metric_must_exist():
+    with pytest.raises(ConfigurationError, match="unknown promotion metric"):
+        promotion_decision({"roc_auc": 0.5}, None, metric="auc", margin=0)
+
+
+def test_registry_updates_archive_the_replaced_production_version():
+    now = datetime(2024, 5, 1, tzinfo=UTC)
+    old = {"model_name": "m", "version": 1, "stage": "production"}
+    new = {"model_name": "m", "version": 2}
+    promoted = registry_updates(new, old, promote=True, now=now)
+    assert [(r["version"], r["stage"]) for r in promoted] == [(2, "production"), (1, "archived")]
+    assert all(r["updated_at"] == now for r in promoted)
+    kept = registry_updates(new, old, promote=False, now=now)
+    assert [(r["version"], r["stage"]) for r in kept] == [(2, "staging")]
+
+
+def test_versions_and_production_lookup():
+    rows = pl.DataFrame({"version": [1, 2, 3], "stage": ["archived", "production", "staging"]})
+    assert next_version(rows) == 4
+    assert next_version(rows.clear()) == 1
+    assert production_row(rows)["version"] == 2
+    assert production_row(rows.filter(pl.col("stage") != "production")) is None
+
+
+def test_feature_table_contract_uses_the_catalog_else_reads_any_table():
+    assert feature_table_contract("gold/order_features") is ORDER_FEATURES
+    ad_hoc = feature_table_contract("gold/churn")
+    assert (ad_hoc.path, ad_hoc.schema) == ("gold/churn", None)
+    with pytest.raises(ConfigurationError, match="not a table path"):
+        feature_table_contract("nowhere/churn")
+
+
+def test_plots_are_well_formed_svg():
+    roc = ET.fromstring(roc_svg([0.0, 0.5, 1.0], [0.0, 0.8, 1.0], 0.65))
+    assert roc.tag.endswith("svg")
+    assert "AUC = 0.650" in roc_svg([0.0, 1.0], [0.0, 1.0], 0.65)
+    matrix = ET.fromstring(confusion_svg([[5, 1], [2, 7]]))
+    texts = [t.text for t in matrix.iter() if t.tag.endswith("text")]
+    assert {"5", "1", "2", "7"} <= set(texts)
+
+
+def test_report_shows_candidate_and_production_side_by_side():
+    report = training_report(
+        title="m v2",
+        metrics={"v2": {"roc_auc": 0.8}, "v1": {"roc_auc": 0.7}},
+        matrix=[[1, 2], [3, 4]],
+        calibration=[{"band": "0.0-0.1", "rows": 1}],
+        params={"model__C": 1.0},
+        decision="promoted",
+        plots={"ROC curve": "roc.svg"},
+    )
+    assert "| metric | v2 | v1 |" in report
+    assert "| roc_auc | 0.8 | 0.7 |" in report
+    assert "[ROC curve](roc.svg)" in report
