@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
+from datetime import date, datetime
 from typing import Any
 
 import httpx
+import pyarrow as pa
 
 from flows.core.errors import SourceError
 
@@ -24,6 +27,29 @@ def page_records(payload: Any) -> list[Record]:
     if not isinstance(payload, list) or not all(isinstance(r, dict) for r in payload):
         raise SourceError("expected a JSON list of objects (or one under data/items/results)")
     return payload
+
+
+def records_table(records: list[Record]) -> pa.Table:
+    """Records as an all-text Arrow table (columns in order of appearance): what was delivered,
+    bad values included, so a contract can check and quarantine them."""
+    columns = list(dict.fromkeys(name for record in records for name in record))
+    return pa.table(
+        {
+            name: pa.array([text_value(record.get(name)) for record in records], pa.string())
+            for name in columns
+        }
+    )
+
+
+def text_value(value: Any) -> str | None:
+    """A delivered value as text: JSON for objects and lists, ISO 8601 for dates and times."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, default=str)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
 
 
 def retry_delay(response: httpx.Response | None, attempt: int, base_seconds: float) -> float:
@@ -57,7 +83,11 @@ def get_page(
                     raise SourceError(
                         f"{url} answered {response.status_code}: {response.text[:200]}"
                     )
-                return page_records(response.json())
+                try:
+                    payload = response.json()
+                except ValueError as error:
+                    raise SourceError(f"{url} {params} did not answer JSON: {error}") from error
+                return page_records(payload)
             failure = f"HTTP {response.status_code}"
         if attempt + 1 < attempts:
             sleep(retry_delay(response, attempt, base_seconds))

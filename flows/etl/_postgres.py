@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -14,6 +13,7 @@ import pyarrow as pa
 from psycopg import sql
 
 from flows.core.errors import ConfigurationError, SourceError
+from flows.core.http_pages import text_value
 from flows.core.settings import get_settings
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
@@ -101,16 +101,6 @@ def arrow_type(type_name: str, precision: int | None, scale: int | None) -> pa.D
     return _ARROW_TYPES.get(type_name, pa.string())
 
 
-def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, dict | list):
-        return json.dumps(value, sort_keys=True, default=str)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return str(value)
-
-
 def rows_to_arrow(
     columns: Sequence[tuple[str, pa.DataType]], rows: Sequence[Sequence[Any]]
 ) -> pa.Table:
@@ -119,7 +109,7 @@ def rows_to_arrow(
     for index, (_, type_) in enumerate(columns):
         values = [row[index] for row in rows]
         if type_ == pa.string():
-            values = [_text(value) for value in values]
+            values = [text_value(value) for value in values]
         arrays.append(pa.array(values, type_))
     return pa.Table.from_arrays(arrays, names=[name for name, _ in columns])
 
