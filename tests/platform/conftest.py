@@ -8,6 +8,7 @@ of each per session, all stopped (with every child process) afterwards.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import re
 import secrets
@@ -24,12 +25,32 @@ from urllib.parse import urlparse
 import httpx
 import psutil
 import pytest
+import yaml
 
+from flows.core import samples
+from flows.examples.basic_etl_pipeline import basic_etl_pipeline
 from tests.conftest import MOTO_CREDENTIALS, free_port, wait_for_http
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO_ROOT / "docker" / "bin"
 TERMINAL_STATES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+PREFECT_YAML = yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text())
+
+
+def declared(entrypoint: str) -> dict[str, Any]:
+    """The prefect.yaml entry for a flow."""
+    (entry,) = [d for d in PREFECT_YAML["deployments"] if d["entrypoint"] == entrypoint]
+    return entry
+
+
+BASIC_ETL = declared("flows/examples/basic_etl_pipeline.py:basic_etl_pipeline")
+
+
+def sample_orders(**parameters: Any) -> list[dict[str, Any]]:
+    """The records basic_etl_pipeline extracts from the sample source with these parameters."""
+    defaults = inspect.signature(basic_etl_pipeline.fn).parameters
+    rows, seed = (parameters.get(name, defaults[name].default) for name in ("rows", "seed"))
+    return samples.order_records(rows, seed=seed)
 
 
 def clean_environment() -> dict[str, str]:
@@ -177,13 +198,12 @@ def platform_server(
         log.close()
 
 
-@pytest.fixture(scope="session")
-def platform_lake(moto_endpoint: str) -> dict[str, str]:
-    """The lake settings the worker gets: a bucket made by docker/bin/create_bucket.py on moto."""
+def s3_lake_environment(moto_endpoint: str, prefix: str) -> dict[str, str]:
+    """Lake settings on moto with a new bucket, made by docker/bin/create_bucket.py."""
     env = {
         **MOTO_CREDENTIALS,
         "AWS_ENDPOINT_URL": moto_endpoint,
-        "LAKE_URI": f"s3://platform-{uuid.uuid4().hex[:10]}/lake",
+        "LAKE_URI": f"s3://{prefix}-{uuid.uuid4().hex[:10]}/lake",
     }
     result = subprocess.run(
         [sys.executable, str(SCRIPTS / "create_bucket.py")],
@@ -194,6 +214,12 @@ def platform_lake(moto_endpoint: str) -> dict[str, str]:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return env
+
+
+@pytest.fixture(scope="session")
+def platform_lake(moto_endpoint: str) -> dict[str, str]:
+    """The lake settings the worker gets, as the compose worker gets them."""
+    return s3_lake_environment(moto_endpoint, "platform")
 
 
 @dataclass

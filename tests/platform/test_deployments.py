@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import re
 import subprocess
 import sys
@@ -10,35 +9,28 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
-from flows.core import lake, samples
+from flows.core import lake
 from flows.core.contracts import Table
 from flows.core.tables import CUSTOMERS, DAILY_ORDER_TOTALS, ORDERS
 from flows.examples.basic_etl_pipeline import basic_etl_pipeline
 from flows.examples.example_data_pipeline import example_data_pipeline
 from tests.platform.conftest import (
+    BASIC_ETL,
+    PREFECT_YAML,
     REPO_ROOT,
     SCRIPTS,
     Platform,
     Worker,
     clean_environment,
+    declared,
     flow_run_id,
+    sample_orders,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-PREFECT_YAML = yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text())
 WORK_POOL = "lake-process"
-
-
-def declared(entrypoint: str) -> dict[str, Any]:
-    """The prefect.yaml entry for a flow."""
-    (entry,) = [d for d in PREFECT_YAML["deployments"] if d["entrypoint"] == entrypoint]
-    return entry
-
-
-BASIC_ETL = declared("flows/examples/basic_etl_pipeline.py:basic_etl_pipeline")
 EXAMPLE_DATA = declared("flows/examples/example_data_pipeline.py:example_data_pipeline")
 
 
@@ -132,13 +124,6 @@ def test_pull_step_changes_into_the_deployed_checkout(deployed: Platform):
         assert deployment["pull_steps"] == [
             {"prefect.deployments.steps.set_working_directory": {"directory": str(REPO_ROOT)}}
         ]
-
-
-def sample_orders(**parameters: Any) -> list[dict[str, Any]]:
-    """The records basic_etl_pipeline extracts from the sample source with these parameters."""
-    defaults = inspect.signature(basic_etl_pipeline.fn).parameters
-    rows, seed = (parameters.get(name, defaults[name].default) for name in ("rows", "seed"))
-    return samples.order_records(rows, seed=seed)
 
 
 def _last_commit_run(table: Table) -> str:
