@@ -127,7 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     ctx = Context(scales, args.quick, args.cache, args.work, args.timeout, args.prefect_api_url)
     clock = _CpuClock()
     date = datetime.now(UTC)
-    cases = [r for case in CASES if only is None or case.id in only for r in run_case(ctx, case)]
+    try:
+        cases = [
+            r for case in CASES if only is None or case.id in only for r in run_case(ctx, case)
+        ]
+    finally:
+        ctx.close()
     others = clock.others_share()
     note = args.note
     if others > BUSY_SHARE and not note:

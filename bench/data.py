@@ -27,6 +27,8 @@ DUPLICATE_SHARE = 0.005
 """Share of rows delivered twice (exact duplicates), which every path must remove."""
 CUSTOMERS = 1_000_000
 PRODUCTS = 100_000
+LANDING_ORDERS = "landing/orders"
+"""Where the S3 data pipeline finds deliveries of the orders source, under the lake root."""
 
 
 def built(params: dict[str, Any], build: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
@@ -43,16 +45,26 @@ def built(params: dict[str, Any], build: Callable[[Path], dict[str, Any]]) -> di
 
 
 def landing_orders(params: dict[str, Any]) -> dict[str, Any]:
-    """Landing CSV files of orders as a source delivers them: some malformed rows, some repeats."""
+    """Landing CSV files of orders as a source delivers them: some malformed rows, some repeats.
+
+    Laid out as `landing/orders/*.csv`, the layout the S3 data pipeline reads under a lake root;
+    order ids start at `offset` + 1, so a later delivery can add new orders.
+    """
     rows, per_file = int(params["rows"]), int(params["rows_per_file"])
+    offset = int(params.get("offset", 0))
 
     def build(target: Path) -> dict[str, Any]:
+        folder = target / LANDING_ORDERS
+        folder.mkdir(parents=True)
         files, total = [], 0
         for index, start in enumerate(range(0, rows, per_file)):
-            delivered = orders_delivery(min(per_file, rows - start), offset=start, seed=index)
-            path = target / f"orders-{index:04d}.csv"
+            first = offset + start
+            delivered = orders_delivery(
+                min(per_file, rows - start), offset=first, seed=first + index
+            )
+            path = folder / f"orders-{first:011d}.csv"
             pcsv.write_csv(delivered, path)
-            files.append(path.name)
+            files.append(str(path.relative_to(target)))
             total += delivered.num_rows
         return {"files": files, "rows": total, "bytes": _size(target)}
 

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -124,12 +124,23 @@ class Context:
     prefect_api_url: str | None = None
     prefect_home: Path = field(init=False)
     log: list[str] = field(default_factory=list)
+    _stack: ExitStack = field(default_factory=ExitStack)
 
     def __post_init__(self) -> None:
         self.cache.mkdir(parents=True, exist_ok=True)
         self.work.mkdir(parents=True, exist_ok=True)
         self.prefect_home = self.work / "prefect-home"
         self.prefect_home.mkdir(exist_ok=True)
+
+    def prefect_env(self) -> dict[str, str]:
+        """Environment pointing a worker at the Prefect API; starts a server on first use."""
+        if self.prefect_api_url is None:
+            self.prefect_api_url = self._stack.enter_context(_prefect_server(self))
+        return {"PREFECT_API_URL": self.prefect_api_url}
+
+    def close(self) -> None:
+        """Stop what the run started (the Prefect server)."""
+        self._stack.close()
 
     def say(self, message: str) -> None:
         line = f"[{time.strftime('%H:%M:%S')}] {message}"
@@ -159,11 +170,15 @@ class Context:
         lake_from: Path | None = None,
         env: Mapping[str, str] | None = None,
     ) -> Measurement:
-        """Run `target(params)` in a fresh process on a scratch lake (a copy of `lake_from`)."""
+        """Run `target(params)` in a fresh process on a scratch lake (a copy of `lake_from`).
+
+        The copy is made of hard links: instant, and safe because Delta and the landing reader
+        never modify a file in place (they write new files and unlink old ones).
+        """
         lake = self.work / "lake"
         shutil.rmtree(lake, ignore_errors=True)
         if lake_from is not None:
-            shutil.copytree(lake_from, lake)
+            shutil.copytree(lake_from, lake, copy_function=os.link, ignore=_manifest)
         try:
             result, peak_kib = self._run(target, params, lake=lake, env=env or {})
         finally:
@@ -224,6 +239,10 @@ class Context:
         return result, int(result.pop(PEAK_KEY))
 
 
+def _manifest(folder: str, names: list[str]) -> list[str]:
+    return [MANIFEST] if MANIFEST in names else []
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -231,11 +250,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def prefect_server(ctx: Context) -> Iterator[str]:
-    """The given Prefect API, else a `prefect server start` on a free port, stopped afterwards."""
-    if ctx.prefect_api_url:
-        yield ctx.prefect_api_url
-        return
+def _prefect_server(ctx: Context) -> Iterator[str]:
+    """A `prefect server start` on a free port with its own home and SQLite database."""
     home = Path(tempfile.mkdtemp(prefix="bench-prefect-", dir=ctx.work))
     port = free_port()
     env = {

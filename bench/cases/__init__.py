@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from bench.cases import ingest, maintenance, merge, prefect_overhead, quality
+from bench.cases import incremental, ingest, maintenance, merge, prefect_overhead, quality
 from bench.harness import Context, Outcome
 
 
@@ -49,7 +49,7 @@ CASES: tuple[Case, ...] = (
         "3",
         "Incremental re-run (no new files, 1% new files)",
         "no-new-data re-run ≤ 5% of the first run",
-        pending="needs the s3_data_pipeline flow (issue: ETL) to land",
+        incremental.rerun_cost,
     ),
     Case(
         "4",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bench.cases.ingest import CORE, landing
-from bench.harness import Check, Context, Outcome, prefect_server
+from bench.cases.ingest import PIPELINE, landing
+from bench.harness import Check, Context, Outcome
 
 FLOW = "bench.variants.prefect_overhead:flow_ingest"
 MAPPED = "bench.variants.prefect_overhead:mapped"
@@ -13,13 +13,14 @@ TARGET_ROWS = 10_000_000
 def overhead(ctx: Context, scale: int) -> Outcome:
     files = landing(ctx, scale)
     tasks = 10 if ctx.quick else 200
-    with prefect_server(ctx) as api_url:
-        env = {"PREFECT_API_URL": api_url}
-        plain = ctx.measure("plain", "plain function calls", CORE, files, env=env)
-        flow = ctx.measure("flow", "Prefect flow, one task per file", FLOW, files, env=env)
-        mapped = ctx.measure(
-            "mapped", f"mapped flow, {tasks} no-op tasks", MAPPED, {"tasks": tasks}, env=env
-        )
+    env = ctx.prefect_env()
+    flow = ctx.measure(
+        "flow", "Prefect flow, one task per file", FLOW, {}, lake_from=files, env=env
+    )
+    plain = ctx.measure("plain", "the same functions, plain calls", PIPELINE, {}, lake_from=files)
+    mapped = ctx.measure(
+        "mapped", f"mapped flow, {tasks} no-op tasks", MAPPED, {"tasks": tasks}, env=env
+    )
     share = (flow.seconds - plain.seconds) / flow.seconds
     checks = [Check("overhead share", share, "<=", 0.10, unit="")] if scale >= TARGET_ROWS else []
     return Outcome(

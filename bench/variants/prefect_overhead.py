@@ -1,28 +1,26 @@
-"""Case 8 work: the ingest of `bench.variants.ingest` wired as a Prefect flow; a mapped flow."""
+"""Case 8 work: the pipeline's per-file functions wired as a Prefect flow; a mapped flow."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from time import perf_counter
 from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from bench.variants.ingest import ingest_file
-from flows.core.settings import get_settings
+from bench.variants.ingest import ingest_delivery, landed_orders, summary
+from flows.etl.s3_data_pipeline_transforms import Conformed, LandingFile
 
 
 @task(retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
-def ingest_landing_file(path: str, batch_rows: int) -> dict[str, int]:
-    counts = ingest_file(Path(path), batch_rows)
-    return {"read": counts.read, "valid": counts.valid, "rejected": counts.rejected}
+def ingest_landing_file(file: LandingFile, batch_rows: int | None) -> Conformed:
+    return ingest_delivery(file, batch_rows)
 
 
 @flow(name="Bench Ingest")
-def ingest_files(files: list[str], batch_rows: int) -> int:
-    """One task per landing file, in order (they all merge into one table)."""
-    return sum(ingest_landing_file(path, batch_rows)["read"] for path in files)
+def ingest_landed_orders(batch_rows: int | None) -> list[Conformed]:
+    """One task per delivery, in order (they all merge into one table)."""
+    return [ingest_landing_file(file, batch_rows) for file in landed_orders()]
 
 
 @task(cache_policy=NO_CACHE)
@@ -36,10 +34,9 @@ def mapped_identity(tasks: int) -> int:
 
 
 def flow_ingest(params: dict[str, Any]) -> dict[str, Any]:
-    batch_rows = int(params.get("batch_rows") or get_settings().batch_rows)
     started = perf_counter()
-    rows = ingest_files(list(params["files"]), batch_rows)
-    return {"seconds": perf_counter() - started, "rows": rows}
+    results = ingest_landed_orders(params.get("batch_rows"))
+    return {"seconds": perf_counter() - started, **summary(results)}
 
 
 def mapped(params: dict[str, Any]) -> dict[str, Any]:
