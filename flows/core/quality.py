@@ -209,14 +209,15 @@ def check_results(table: Table, validation: Any) -> list[CheckResult]:
         result: Mapping[str, Any] = outcome.result or {}
         error = (outcome.exception_info or {}).get("exception_message")
         observed = result.get("observed_value")
-        if observed is None and "partial_unexpected_list" in result:
+        if observed is None and result.get("partial_unexpected_list"):
             observed = result["partial_unexpected_list"][:5]
         found.append(
             CheckResult(
                 table=table.path,
                 check=config.type,
                 column=config.kwargs.get("column")
-                or ",".join(config.kwargs.get("column_list") or ()),
+                or ",".join(config.kwargs.get("column_list") or ())
+                or None,
                 severity=(config.meta or {}).get(_SEVERITY, "warning"),
                 success=bool(outcome.success),
                 observed=_text(error or observed),
