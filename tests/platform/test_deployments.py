@@ -89,13 +89,15 @@ def test_bucket_step_is_idempotent(platform_lake: dict[str, str]):
     assert "already exists" in result.stdout
 
 
-def _schedule(registered: dict[str, Any]) -> dict[str, Any]:
-    schedule: dict[str, Any] = registered["schedule"]
-    return {
-        key: schedule.get(key)
-        for key in ("cron", "interval", "rrule", "timezone")
-        if key in schedule
-    }
+SCHEDULE_KEYS = ("cron", "interval", "rrule", "timezone", "anchor_date", "day_or")
+
+
+def schedule_matches(declared: dict[str, Any], registered: dict[str, Any]) -> bool:
+    """A registered schedule carries every setting its prefect.yaml declaration gives."""
+    schedule = registered["schedule"]
+    return registered["active"] == declared.get("active", True) and all(
+        schedule.get(key) == value for key, value in declared.items() if key in SCHEDULE_KEYS
+    )
 
 
 def test_every_deployment_in_prefect_yaml_is_registered_with_its_schedule(deployed: Platform):
@@ -104,19 +106,22 @@ def test_every_deployment_in_prefect_yaml_is_registered_with_its_schedule(deploy
         key = (entry["entrypoint"], entry["name"])
         assert key in registered, f"{key} from prefect.yaml was not registered"
         deployment = registered[key]
-        assert deployment["work_pool_name"] == entry["work_pool"]["name"]
-        assert deployment["job_variables"]["working_dir"] == str(REPO_ROOT)
-        assert deployment["parameters"] == entry.get("parameters", {})
-        assert set(entry.get("tags", [])) <= set(deployment["tags"])
-        expected = [
-            {k: v for k, v in s.items() if k in ("cron", "interval", "rrule", "timezone")}
-            for s in entry.get("schedules") or []
-        ]
-        assert [_schedule(s) for s in deployment["schedules"]] == expected, key
-        assert all(s["active"] for s in deployment["schedules"])
+        assert deployment["work_pool_name"] == entry["work_pool"]["name"], key
+        assert deployment["job_variables"]["working_dir"] == str(REPO_ROOT), key
+        assert deployment["parameters"] == entry.get("parameters", {}), key
+        assert set(entry.get("tags", [])) <= set(deployment["tags"]), key
+        schedules = entry.get("schedules") or []
+        assert len(deployment["schedules"]) == len(schedules), key
+        for declared_schedule in schedules:
+            assert any(schedule_matches(declared_schedule, r) for r in deployment["schedules"]), (
+                key,
+                declared_schedule,
+                deployment["schedules"],
+            )
         limit = entry.get("concurrency_limit")
         if limit:
-            assert deployment["global_concurrency_limit"]["limit"] == limit["limit"], key
+            expected = limit["limit"] if isinstance(limit, dict) else limit
+            assert deployment["global_concurrency_limit"]["limit"] == expected, key
 
 
 def test_pull_step_changes_into_the_deployed_checkout(deployed: Platform):
