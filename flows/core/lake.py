@@ -327,6 +327,25 @@ class _CountedBatches:
             raise
 
 
+def create_if_missing(table: Table) -> bool:
+    """Create `table` empty, with its contract schema, unless it exists; True if this call did.
+
+    Merge into a table that exists: then Delta detects two writers merging the same keys at once.
+    Creating a table by its first merge is a blind append that a concurrent one cannot see.
+    """
+    if table.schema is None:
+        raise errors.ContractViolation(f"{table.path} has no schema to create the table with")
+    if exists(table):
+        return False
+    try:
+        _write(table, table.schema.empty_table(), mode="append")
+    except errors.WriteConflictError:
+        if not exists(table):
+            raise
+        return False
+    return True
+
+
 def overwrite_partitions(table: Table, data: TableData) -> WriteResult:
     """Replace exactly the partitions present in `data`; other partitions are untouched."""
     if not table.partition_by:

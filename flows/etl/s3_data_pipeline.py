@@ -99,7 +99,7 @@ def ingest_file(file: LandingFile, *, run_id: str, batch_rows: int | None = None
             return FileResult(file, "failed", error=f"{file.path}: {error}")
         drift = new_columns(contract, reader.schema.names)
         status = "bronze" if result.rows or result.operation == "NOOP" else "empty"
-        return FileResult(file, status, rows=result.rows, new_columns=drift)
+        return FileResult(file, status, result.rows, drift, bronze_rows=result.rows)
 
 
 def conform_file(file: LandingFile, *, batch_rows: int | None = None) -> Conformed:
@@ -158,6 +158,8 @@ def refresh_gold(
     by_day = daily_category_revenue(lake.read(ORDERS, columns=columns, where=days), products)
     touched = pl.col("customer_id").is_in(sorted(customer_ids))
     by_customer = customer_lifetime_value(lake.read(ORDERS, columns=columns, where=touched))
+    for table in (DAILY_CATEGORY_REVENUE, CUSTOMER_LIFETIME_VALUE):
+        lake.create_if_missing(table)
     return [
         lake.overwrite_partitions(DAILY_CATEGORY_REVENUE, by_day),
         lake.merge(CUSTOMER_LIFETIME_VALUE, by_customer),
@@ -184,11 +186,14 @@ def ingest(file: LandingFile, run_id: str, batch_rows: int | None) -> FileResult
 @io_task
 def conform_source(files: list[LandingFile], batch_rows: int | None) -> list[Conformed]:
     """A source's deliveries in path order, so equal timestamps resolve the same way every run."""
+    if files:
+        lake.create_if_missing(SOURCES[files[0].source])
     return [conform_file(f, batch_rows=batch_rows) for f in sorted(files, key=lambda f: f.path)]
 
 
 @io_task
 def record_files(results: list[FileResult], run_id: str) -> lake.WriteResult:
+    lake.create_if_missing(LANDING_FILES)
     rows = pa.Table.from_pylist(manifest_rows(results, run_id))
     now = pa.repeat(pa.scalar(datetime.now(UTC), pa.timestamp("us", "UTC")), rows.num_rows)
     return lake.merge(LANDING_FILES, rows.append_column("updated_at", now))
@@ -286,8 +291,8 @@ def s3_data_pipeline(
     )  # fmt: skip
     done = {c.batch_id: c for batch in conformed_lists for c in batch}
     results = [
-        replace(r, status="done", quarantined=done[r.file.batch_id].quarantined)
-        if r.file.batch_id in done
+        replace(r, status="done", quarantined=c.quarantined, bronze_rows=c.bronze_rows)
+        if (c := done.get(r.file.batch_id))
         else r
         for r in results
     ]

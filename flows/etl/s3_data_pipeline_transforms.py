@@ -61,6 +61,8 @@ class FileResult:
     new_columns: tuple[str, ...] = ()
     error: str | None = None
     quarantined: int = 0
+    bronze_rows: int = 0
+    """Rows of the delivery in bronze, whichever run parsed them."""
 
 
 @dataclass(frozen=True)
@@ -226,7 +228,7 @@ def manifest_rows(results: Iterable[FileResult], run_id: str) -> list[dict[str, 
             "size": r.file.size,
             "tag": r.file.tag,
             "status": r.status,
-            "rows": r.rows,
+            "rows": r.bronze_rows,
             "quarantined": r.quarantined,
             "new_columns": ", ".join(r.new_columns) or None,
             "error": r.error,

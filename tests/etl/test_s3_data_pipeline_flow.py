@@ -1,0 +1,216 @@
+"""The S3 data pipeline flow end to end: zero-config run, re-runs, a SIGKILL between bronze and
+silver, concurrent runs on moto S3, Glue registration, unsafe parameters."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import boto3
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from flows.core import lake, samples
+from flows.core.errors import UnsafePathError
+from flows.core.tables import (
+    CUSTOMER_LIFETIME_VALUE,
+    CUSTOMERS,
+    DAILY_CATEGORY_REVENUE,
+    LANDING_FILES,
+    ORDERS,
+    PRODUCTS,
+)
+from flows.etl._landing_samples import late_updates, seed_landing
+from flows.etl.s3_data_pipeline import s3_data_pipeline
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+FLOW = REPO / "flows" / "etl" / "s3_data_pipeline.py"
+TABLES = [ORDERS, CUSTOMERS, PRODUCTS, DAILY_CATEGORY_REVENUE, CUSTOMER_LIFETIME_VALUE]
+ALL_TABLES = [*TABLES, *(t.bronze for t in TABLES[:3]), ORDERS.quarantine, LANDING_FILES]
+VOLATILE = ["_run_id", "_ingested_at", "run_id", "tag", "_batch_id", "batch_id"]  # local tags are mtimes
+SAMPLE_ROWS = 3_404  # 1000 customers + 200 products + 2000 orders + 200 updates + 4 malformed
+
+
+def snapshot():
+    """Every table's rows, without what legitimately differs between runs (run ids, times)."""
+    frames = {}
+    for table in ALL_TABLES:
+        frame = lake.read(table)
+        if table is LANDING_FILES:
+            frame = frame.drop("updated_at")
+        frame = frame.drop([c for c in VOLATILE if c in frame.columns])
+        # sums over differently laid out files may differ in the last bits
+        frame = frame.with_columns(pl.col(pl.Float64).round(6))
+        frames[table.path] = frame.select(sorted(frame.columns)).sort(sorted(frame.columns))
+    return frames
+
+
+def assert_same_tables(left, right):
+    assert left.keys() == right.keys()
+    for path in left:
+        try:
+            assert_frame_equal(left[path], right[path], check_dtypes=False)
+        except AssertionError as difference:
+            raise AssertionError(f"{path} differs: {difference}") from None
+
+
+def run_cli(lake_uri, prefect_api, *args, env=None, script=None):
+    environment = {
+        **os.environ,
+        **(env or {}),
+        "LAKE_URI": lake_uri,
+        "PREFECT_API_URL": prefect_api,
+    }
+    command = [sys.executable, "-c", script] if script else [sys.executable, str(FLOW), *args]
+    return subprocess.run(command, env=environment, cwd=REPO, capture_output=True, text=True,
+                          timeout=240, check=False)  # fmt: skip
+
+
+def test_zero_config_run_builds_every_table_and_a_rerun_changes_nothing(any_lake, prefect_api):
+    glue = "lake_test" if any_lake.startswith("s3://") else None
+    summary = s3_data_pipeline(glue_database=glue)
+    assert summary["files_ingested"] == 6
+    assert summary["files_failed"] == 0
+    assert summary["rows_parsed"] == SAMPLE_ROWS
+    assert summary["rows_conformed"] == summary["rows_valid"] + summary["rows_quarantined"]
+    bronze_rows = sum(lake.read(t.bronze).height for t in (ORDERS, CUSTOMERS, PRODUCTS))
+    assert bronze_rows == summary["rows_parsed"] == summary["rows_conformed"]
+    assert lake.read(ORDERS.quarantine).height == summary["rows_quarantined"] == 4
+    orders = lake.read(ORDERS)
+    assert orders.height == 2_000
+    updated = late_updates(samples.orders(2_000, seed=42))["order_id"].to_pylist()
+    assert set(orders.filter(pl.col("order_id").is_in(updated))["status"]) == {"shipped"}
+    gold = lake.read(DAILY_CATEGORY_REVENUE)
+    kept = orders.filter(pl.col("status") != "cancelled")
+    assert gold["revenue"].sum() == pytest.approx(kept["amount"].sum())
+    assert lake.read(CUSTOMER_LIFETIME_VALUE)["orders"].sum() == kept.height
+
+    before = {t.path: lake.version(t) for t in TABLES}
+    again = s3_data_pipeline(glue_database=glue)
+    assert (again["files_done_before"], again["rows_parsed"]) == (6, 0)
+    assert {t.path: lake.version(t) for t in TABLES} == before
+
+    if glue:
+        client = boto3.client("glue")
+        tables = {t["Name"]: t for t in client.get_tables(DatabaseName=glue)["TableList"]}
+        assert {"silver_orders", "bronze_orders", "gold_daily_category_revenue"} <= set(tables)
+        orders_table = tables["silver_orders"]
+        assert orders_table["StorageDescriptor"]["Location"] == lake.location(ORDERS)
+        assert orders_table["PartitionKeys"] == [{"Name": "order_date", "Type": "date"}]
+
+
+def test_only_new_files_are_read_on_the_next_run(local_lake, prefect_api):
+    s3_data_pipeline()
+    (local_lake / "landing/orders/2024-04-orders.csv").write_text(
+        "order_id,customer_id,product_id,quantity,amount,status,order_date,updated_at\n"
+        "5000,1,1,1,9.5,placed,2024-04-01,2024-04-01T00:00:00+00:00\n"
+    )
+    summary = s3_data_pipeline()
+    assert (summary["files_ingested"], summary["files_done_before"]) == (1, 6)
+    assert summary["rows_parsed"] == 1
+    assert lake.read(ORDERS).height == 2_001
+    day = lake.read(DAILY_CATEGORY_REVENUE, where=pl.col("order_date") == pl.date(2024, 4, 1))
+    assert day["revenue"].to_list() == [9.5]
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [{"landing": "../outside"}, {"landing": "/etc"}, {"landing": "s3://another-bucket/landing"},
+     {"sources": ["../orders"]}],
+)  # fmt: skip
+def test_parameters_cannot_escape_the_lake_root(local_lake, prefect_api, parameters):
+    with pytest.raises(UnsafePathError):
+        s3_data_pipeline(**parameters)
+    assert not local_lake.exists()
+
+
+KILL_BETWEEN_BRONZE_AND_SILVER = textwrap.dedent(
+    """
+    import os, signal
+    import flows.etl.s3_data_pipeline as pipeline
+
+    class KillBeforeSilver:
+        def submit(self, *args, **kwargs):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    pipeline.conform_source = KillBeforeSilver()
+    pipeline.s3_data_pipeline()
+    """
+)
+
+
+@pytest.mark.slow
+def test_sigkill_between_bronze_and_silver_then_rerun_equals_a_clean_run(
+    tmp_path, prefect_api, monkeypatch
+):
+    clean_uri, killed_uri = str(tmp_path / "clean"), str(tmp_path / "killed")
+    clean = run_cli(clean_uri, prefect_api)  # the zero-config command line, as a user runs it
+    assert clean.returncode == 0, clean.stderr[-3000:]
+    killed = run_cli(killed_uri, prefect_api, script=KILL_BETWEEN_BRONZE_AND_SILVER)
+    assert killed.returncode == -9, killed.stderr[-3000:]
+
+    monkeypatch.setenv("LAKE_URI", killed_uri)
+    assert lake.read(ORDERS.bronze).height > 0
+    assert not lake.exists(ORDERS)
+    assert set(lake.read(LANDING_FILES)["status"]) == {"bronze"}
+    summary = s3_data_pipeline()
+    assert summary["rows_parsed"] == 0  # the bronze commits survived the kill
+    assert summary["rows_conformed"] == SAMPLE_ROWS
+    after_rerun = snapshot()
+    monkeypatch.setenv("LAKE_URI", clean_uri)
+    assert_same_tables(after_rerun, snapshot())
+
+
+@pytest.mark.slow
+def test_two_pipelines_on_s3_at_once_lose_no_commit(s3_lake, s3_env, prefect_api, monkeypatch):
+    runs = [
+        subprocess.Popen(
+            [sys.executable, str(FLOW), "--landing", landing],
+            env={**os.environ, "LAKE_URI": s3_lake, "PREFECT_API_URL": prefect_api},
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for landing in ("landing-a", "landing-b")
+    ]
+    outputs = [run.communicate(timeout=240)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], "\n".join(o[-3000:] for o in outputs)
+    bronze = lake.read(ORDERS.bronze)
+    assert bronze.height == 2 * 2_204  # both runs' orders deliveries, each exactly once
+    assert sorted(bronze.group_by("_run_id").len()["len"].to_list()) == [2_204, 2_204]
+    assert lake.read(ORDERS).height == 2_000
+    assert lake.read(ORDERS.quarantine).height == 8
+    assert lake.read(LANDING_FILES).height == 12
+
+
+@pytest.mark.slow
+def test_one_pipeline_started_twice_at_once_keeps_the_tables_exact(
+    s3_lake, s3_env, prefect_api, tmp_path, monkeypatch
+):
+    seed_landing()
+    runs = [
+        subprocess.Popen(
+            [sys.executable, str(FLOW)],
+            env={**os.environ, "LAKE_URI": s3_lake, "PREFECT_API_URL": prefect_api},
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=240)[0] for run in runs]
+    codes = [run.returncode for run in runs]
+    assert 0 in codes, "\n".join(o[-3000:] for o in outputs)
+    for code, output in zip(codes, outputs, strict=True):
+        if code != 0:  # refused, never half-done: the message says what to do
+            assert "another writer committed" in output or "re-run" in output, output[-3000:]
+    s3_data_pipeline()  # converges whatever the interleaving was
+    assert lake.read(ORDERS.bronze).height == 2_204
+    assert lake.read(ORDERS).height == 2_000
+    assert lake.read(ORDERS.quarantine).height == 4
+    assert set(lake.read(LANDING_FILES)["status"]) == {"done"}
