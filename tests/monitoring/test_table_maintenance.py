@@ -143,3 +143,12 @@ def test_expired_log_entries_are_removed_and_the_table_still_opens(local_lake):
     assert sorted(p.name for p in log.glob("*.json")) == [f"{version:020d}.json"]
     assert lake.version(EVENTS) == version
     assert events_rows() == expected
+
+
+@pytest.mark.integration
+def test_a_zero_config_run_on_an_empty_lake_seeds_events_and_compacts_them(local_lake, prefect_api):
+    [report] = table_maintenance()
+
+    assert report["table"] == EVENTS.path
+    assert report["data_files"] == "20 -> 1"
+    assert lake.read(EVENTS).height == 10_000
