@@ -1,20 +1,19 @@
-"""Synthesize every stack to cdktf.out/stacks/<name>/cdk.tf.json: `python main.py` (no CLI needed).
+"""Synthesize every stack to cdktf.out/stacks/<name>/cdk.tf.json: `python main.py`, no CLI.
 
-Stacks: `github` (one-time bootstrap: OIDC provider and deploy role), `dev` and `prod` (the platform).
-Inputs come from the environment; see terraform/README.md.
+Stacks: `github` (one-time bootstrap: OIDC provider and deploy role), then `dev` and `prod`
+(the platform). Inputs come from the environment; see terraform/README.md.
 """
 
 from __future__ import annotations
 
 from cdktn import App
+from stacks.config import ENVIRONMENTS, synth_inputs
+from stacks.github import GithubDeployStack
+from stacks.platform import PlatformStack
 
 # S3-native state locking (`use_lockfile`) needs Terraform 1.10+; older versions reject the
 # backend block. (A `required_version` override would say so too, but checkov cannot parse it.)
 TERRAFORM_VERSION = ">=1.10.0"
-
-from stacks.config import ENVIRONMENTS, synth_inputs
-from stacks.github import GithubDeployStack
-from stacks.platform import PlatformStack
 
 
 def main() -> None:

@@ -9,7 +9,11 @@ PROJECT = "datalake"
 WORK_POOL = "lake-process"
 """The work pool every deployment in prefect.yaml targets; the host's worker serves it."""
 AUTH_PARAMETER = "/{project}/{environment}/prefect-api-auth"
-"""SSM SecureString holding `user:password` for the Prefect API; created on the host at first boot."""
+"""SSM SecureString with the Prefect API's `user:password`; the host creates it at first boot."""
+
+REPOSITORY_PATTERN = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
+BRANCH_PATTERN = r"^[A-Za-z0-9_./-]+$"
+"""Repository and branch end up in the deploy role's trust condition: no wildcards."""
 
 
 @dataclass(frozen=True)

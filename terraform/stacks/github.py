@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cdktn import S3Backend, TerraformOutput, TerraformStack, TerraformVariable
+from cdktn import S3Backend, TerraformOutput, TerraformStack
 from cdktn_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktn_provider_aws.data_aws_partition import DataAwsPartition
 from cdktn_provider_aws.iam_openid_connect_provider import IamOpenidConnectProvider
@@ -13,6 +13,7 @@ from cdktn_provider_aws.iam_role_policy import IamRolePolicy
 from cdktn_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
 from constructs import Construct
 
+from stacks import variables
 from stacks.config import PROJECT, Environment, SynthInputs
 from stacks.policies import Condition, Statement, policy_document
 
@@ -20,7 +21,7 @@ GITHUB_OIDC = "token.actions.githubusercontent.com"
 DEPLOY_ROLE = f"{PROJECT}-github-deploy"
 
 # Actions that AWS does not scope to a resource: Resource must be "*" (tests/infra documents them).
-DESCRIBE_ACTIONS = (
+UNSCOPED_ACTIONS = (
     "ec2:Describe*",
     "kms:CreateKey",
     "kms:ListAliases",
@@ -49,28 +50,48 @@ def deploy_statements(
             actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
             resources=[f"{arn}:s3:::{state_bucket}/{PROJECT}/*"],
         ),
-        Statement(sid="ReadOnlyUnscoped", actions=list(DESCRIBE_ACTIONS), resources=["*"]),
+        Statement(
+            sid="ActionsWithoutResourceScope", actions=list(UNSCOPED_ACTIONS), resources=["*"]
+        ),
         Statement(
             sid="PlatformBuckets",
             actions=[
-                "s3:CreateBucket", "s3:DeleteBucket", "s3:ListBucket", "s3:ListBucketVersions",
-                "s3:GetBucket*", "s3:PutBucket*", "s3:DeleteBucketPolicy",
-                "s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration",
-                "s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration",
-                "s3:GetAccelerateConfiguration", "s3:GetReplicationConfiguration",
-                "s3:GetAnalyticsConfiguration", "s3:GetIntelligentTieringConfiguration",
-                "s3:GetInventoryConfiguration", "s3:GetMetricsConfiguration",
-            ],  # fmt: skip
+                "s3:CreateBucket",
+                "s3:DeleteBucket",
+                "s3:ListBucket",
+                "s3:ListBucketVersions",
+                "s3:GetBucket*",
+                "s3:PutBucket*",
+                "s3:DeleteBucketPolicy",
+                "s3:GetEncryptionConfiguration",
+                "s3:PutEncryptionConfiguration",
+                "s3:GetLifecycleConfiguration",
+                "s3:PutLifecycleConfiguration",
+                "s3:GetAccelerateConfiguration",
+                "s3:GetReplicationConfiguration",
+                "s3:GetAnalyticsConfiguration",
+                "s3:GetIntelligentTieringConfiguration",
+                "s3:GetInventoryConfiguration",
+                "s3:GetMetricsConfiguration",
+            ],
             resources=[f"{arn}:s3:::{prefix}-*" for prefix in prefixes],
         ),
         Statement(
             sid="PlatformKeys",
             actions=[
-                "kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus",
-                "kms:ListResourceTags", "kms:PutKeyPolicy", "kms:EnableKeyRotation",
-                "kms:TagResource", "kms:UntagResource", "kms:ScheduleKeyDeletion",
-                "kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias",
-            ],  # fmt: skip
+                "kms:DescribeKey",
+                "kms:GetKeyPolicy",
+                "kms:GetKeyRotationStatus",
+                "kms:ListResourceTags",
+                "kms:PutKeyPolicy",
+                "kms:EnableKeyRotation",
+                "kms:TagResource",
+                "kms:UntagResource",
+                "kms:ScheduleKeyDeletion",
+                "kms:CreateAlias",
+                "kms:DeleteAlias",
+                "kms:UpdateAlias",
+            ],
             resources=[f"{arn}:kms:*:{account}:key/*"],
             conditions=tagged,
         ),
@@ -88,15 +109,26 @@ def deploy_statements(
         Statement(
             sid="PlatformRoles",
             actions=[
-                "iam:CreateRole", "iam:DeleteRole", "iam:GetRole", "iam:TagRole",
-                "iam:UntagRole", "iam:UpdateRole", "iam:UpdateAssumeRolePolicy",
-                "iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy",
-                "iam:ListRolePolicies", "iam:ListAttachedRolePolicies",
-                "iam:ListInstanceProfilesForRole", "iam:CreateInstanceProfile",
-                "iam:GetInstanceProfile", "iam:DeleteInstanceProfile",
-                "iam:TagInstanceProfile", "iam:AddRoleToInstanceProfile",
+                "iam:CreateRole",
+                "iam:DeleteRole",
+                "iam:GetRole",
+                "iam:TagRole",
+                "iam:UntagRole",
+                "iam:UpdateRole",
+                "iam:UpdateAssumeRolePolicy",
+                "iam:PutRolePolicy",
+                "iam:GetRolePolicy",
+                "iam:DeleteRolePolicy",
+                "iam:ListRolePolicies",
+                "iam:ListAttachedRolePolicies",
+                "iam:ListInstanceProfilesForRole",
+                "iam:CreateInstanceProfile",
+                "iam:GetInstanceProfile",
+                "iam:DeleteInstanceProfile",
+                "iam:TagInstanceProfile",
+                "iam:AddRoleToInstanceProfile",
                 "iam:RemoveRoleFromInstanceProfile",
-            ],  # fmt: skip
+            ],
             resources=[
                 resource
                 for prefix in prefixes
@@ -127,19 +159,27 @@ def deploy_statements(
         Statement(
             sid="LaunchHost",
             actions=[
-                "ec2:RunInstances", "ec2:CreateSecurityGroup", "ec2:CreateTags",
-            ],  # fmt: skip
+                "ec2:RunInstances",
+                "ec2:CreateSecurityGroup",
+                "ec2:CreateTags",
+            ],
             resources=[f"{arn}:ec2:*:{account}:*", f"{arn}:ec2:*::image/*"],
         ),
         Statement(
             sid="ManageTaggedHost",
             actions=[
-                "ec2:TerminateInstances", "ec2:StopInstances", "ec2:StartInstances",
-                "ec2:ModifyInstanceAttribute", "ec2:MonitorInstances",
-                "ec2:ModifyInstanceMetadataOptions", "ec2:DeleteSecurityGroup",
-                "ec2:AuthorizeSecurityGroupEgress", "ec2:RevokeSecurityGroupEgress",
-                "ec2:RevokeSecurityGroupIngress", "ec2:DeleteTags",
-            ],  # fmt: skip
+                "ec2:TerminateInstances",
+                "ec2:StopInstances",
+                "ec2:StartInstances",
+                "ec2:ModifyInstanceAttribute",
+                "ec2:MonitorInstances",
+                "ec2:ModifyInstanceMetadataOptions",
+                "ec2:DeleteSecurityGroup",
+                "ec2:AuthorizeSecurityGroupEgress",
+                "ec2:RevokeSecurityGroupEgress",
+                "ec2:RevokeSecurityGroupIngress",
+                "ec2:DeleteTags",
+            ],
             resources=[f"{arn}:ec2:*:{account}:*"],
             conditions=tagged,
         ),
@@ -177,23 +217,9 @@ class GithubDeployStack(TerraformStack):
             encrypt=True,
             use_lockfile=True,
         )
-        region = TerraformVariable(
-            self, "region", type="string", default=inputs.region, description="AWS region."
-        ).string_value
-        repository = TerraformVariable(
-            self,
-            "repository",
-            type="string",
-            default=inputs.repository,
-            description="GitHub repository OWNER/NAME whose workflows may deploy.",
-        ).string_value
-        branch = TerraformVariable(
-            self,
-            "branch",
-            type="string",
-            default=inputs.branch,
-            description="The only branch whose workflows may assume the deploy role.",
-        ).string_value
+        region = variables.region(self, inputs)
+        repository = variables.repository(self, inputs)
+        branch = variables.branch(self, inputs)
         AwsProvider(
             self,
             "aws",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from cdktn import S3Backend, TerraformOutput, TerraformStack, TerraformVariable
 from cdktn_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktn_provider_aws.data_aws_partition import DataAwsPartition
@@ -45,26 +43,14 @@ from cdktn_provider_aws.s3_bucket_versioning import (
 from cdktn_provider_aws.security_group import SecurityGroup, SecurityGroupEgress
 from constructs import Construct
 
+from stacks import variables
 from stacks.config import PROJECT, WORK_POOL, Environment, SynthInputs
 from stacks.policies import Condition, Statement, policy_document
+from stacks.user_data import USER_DATA_TEMPLATE, render_user_data
 
-USER_DATA_TEMPLATE = Path(__file__).resolve().parents[1] / "user-data.sh"
 AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 LAKE_PREFIX = "lake"
 UI_PORT = 4200
-
-
-def render_user_data(template: str, values: dict[str, str]) -> str:
-    """Fill `@@NAME@@` placeholders; the script's own `${...}` is escaped for Terraform first."""
-    rendered = template.replace("${", "$${").replace("%{", "%%{")
-    for name, value in values.items():
-        placeholder = f"@@{name}@@"
-        if placeholder not in rendered:
-            raise ValueError(f"user data template has no {placeholder}")
-        rendered = rendered.replace(placeholder, value)
-    if "@@" in rendered:
-        raise ValueError("user data template has a placeholder without a value")
-    return rendered
 
 
 class PlatformStack(TerraformStack):
@@ -80,29 +66,15 @@ class PlatformStack(TerraformStack):
             encrypt=True,
             use_lockfile=True,
         )
-        region = TerraformVariable(
-            self, "region", type="string", default=inputs.region, description="AWS region."
-        ).string_value
+        region = variables.region(self, inputs)
+        repository = variables.repository(self, inputs)
+        branch = variables.branch(self, inputs)
         instance_type = TerraformVariable(
             self,
             "instance_type",
             type="string",
             default=env.instance_type,
             description="EC2 instance type of the Prefect host.",
-        ).string_value
-        repository = TerraformVariable(
-            self,
-            "repository",
-            type="string",
-            default=inputs.repository,
-            description="GitHub repository OWNER/NAME the host installs the flows from.",
-        ).string_value
-        branch = TerraformVariable(
-            self,
-            "branch",
-            type="string",
-            default=inputs.branch,
-            description="Branch the host installs at first boot; CI then deploys each commit.",
         ).string_value
 
         AwsProvider(
@@ -209,13 +181,25 @@ class PlatformStack(TerraformStack):
                     Statement(
                         sid="AccountAdministersAndDelegatesToIam",
                         actions=[
-                            "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*",
-                            "kms:Put*", "kms:Update*", "kms:Revoke*", "kms:Disable*",
-                            "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource",
-                            "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
-                            "kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*",
+                            "kms:Create*",
+                            "kms:Describe*",
+                            "kms:Enable*",
+                            "kms:List*",
+                            "kms:Put*",
+                            "kms:Update*",
+                            "kms:Revoke*",
+                            "kms:Disable*",
+                            "kms:Get*",
+                            "kms:Delete*",
+                            "kms:TagResource",
+                            "kms:UntagResource",
+                            "kms:ScheduleKeyDeletion",
+                            "kms:CancelKeyDeletion",
+                            "kms:Encrypt",
+                            "kms:Decrypt",
+                            "kms:ReEncrypt*",
                             "kms:GenerateDataKey*",
-                        ],  # fmt: skip
+                        ],
                         resources=["*"],
                         principals=[("AWS", [root])],
                     )
@@ -293,9 +277,7 @@ class PlatformStack(TerraformStack):
                     id="expire-landing" if expire_prefix else "expire-logs",
                     status="Enabled",
                     filter=[S3BucketLifecycleConfigurationRuleFilter(prefix=expire_prefix)],
-                    expiration=[
-                        S3BucketLifecycleConfigurationRuleExpiration(days=expire_days)
-                    ],
+                    expiration=[S3BucketLifecycleConfigurationRuleExpiration(days=expire_days)],
                     abort_incomplete_multipart_upload=[abort],
                 ),
             ],
@@ -384,7 +366,9 @@ class PlatformStack(TerraformStack):
         )
         return IamInstanceProfile(self, "host_profile", name=f"{env.prefix}-host", role=role.name)
 
-    def _host(self, env: Environment, *, instance_type: str, profile: str, user_data: str) -> Instance:
+    def _host(
+        self, env: Environment, *, instance_type: str, profile: str, user_data: str
+    ) -> Instance:
         vpc = DataAwsVpc(self, "default_vpc", default=True)
         group = SecurityGroup(
             self,
