@@ -1,0 +1,143 @@
+from datetime import UTC, date, datetime
+
+import polars as pl
+import pytest
+from prefect.states import Failed
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.core import lake, samples
+from flows.core.errors import ContractViolation, LakeError
+from flows.core.tables import SCORED_TRANSACTIONS, TRANSACTIONS
+from flows.etl.batch_processing import (
+    BatchResult,
+    batch_problems,
+    batch_processing,
+    batch_summary,
+    configured_task_runner,
+    day_window,
+    retry_unless_bad_data,
+    scored_transactions,
+)
+
+
+def transactions(**columns):
+    base = {"transaction_id": [1], "account_id": [1], "amount": [10.0],
+            "occurred_at": [datetime(2024, 1, 1, 12, tzinfo=UTC)]}  # fmt: skip
+    return pl.DataFrame(base | columns)
+
+
+@pytest.mark.parametrize(
+    ("columns", "problems"),
+    [
+        ({}, []),
+        ({"amount": [-1.0]}, ["1 rows with a negative amount"]),
+        ({"account_id": [None]}, ["1 rows without account or amount"]),
+    ],
+)
+def test_batch_problems(columns, problems):
+    assert batch_problems(transactions(**columns)) == problems
+
+
+@pytest.mark.parametrize(
+    ("amount", "hour", "large", "night", "score"),
+    [
+        (10.0, 12, False, False, 0.0002),
+        (1_000.0, 12, True, False, 0.52),
+        (50_000.0, 3, True, True, 1.0),
+        (0.0, 5, False, True, 0.3),
+    ],
+)
+def test_scored_transactions_flags_and_scores(amount, hour, large, night, score):
+    batch = transactions(amount=[amount], occurred_at=[datetime(2024, 1, 1, hour, tzinfo=UTC)])
+    row = scored_transactions(batch, large_amount=1_000.0).row(0, named=True)
+    assert (row["is_large"], row["is_night"], row["risk_score"]) == (large, night, score)
+    assert row["occurred_date"] == date(2024, 1, 1)
+
+
+def test_batch_summary_reports_success_rate_and_throughput():
+    results = [BatchResult("a", "completed", 300), BatchResult("b", "completed", 100),
+               BatchResult("c", "failed", error="x"), BatchResult("d", "completed", 0)]  # fmt: skip
+    summary = batch_summary(results, seconds=2.0)
+    assert summary == {"batches": 4, "succeeded": 3, "failed": 1, "success_rate": 0.75,
+                       "rows": 400, "seconds": 2.0, "rows_per_second": 200}  # fmt: skip
+    assert batch_summary([], 0.0)["success_rate"] == 1.0
+
+
+def test_day_window_holds_exactly_one_utc_day():
+    times = [datetime(2024, 1, 1, 23, 59, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC),
+             datetime(2024, 1, 2, 23, 59, tzinfo=UTC), datetime(2024, 1, 3, tzinfo=UTC)]  # fmt: skip
+    assert pl.DataFrame({"occurred_at": times}).filter(day_window(date(2024, 1, 2))).height == 2
+
+
+def test_bad_data_is_not_retried_but_other_failures_are():
+    assert not retry_unless_bad_data(None, None, Failed(data=ContractViolation("bad")))
+    assert retry_unless_bad_data(None, None, Failed(data=OSError("S3 went away")))
+
+
+def test_task_runner_is_threads_unless_a_dask_address_is_set(monkeypatch):
+    monkeypatch.delenv("LAKE_DASK_ADDRESS", raising=False)
+    assert isinstance(configured_task_runner(), ThreadPoolTaskRunner)
+    monkeypatch.setenv("LAKE_DASK_ADDRESS", "tcp://127.0.0.1:8786")
+    assert type(configured_task_runner()).__name__ == "DaskTaskRunner"
+
+
+def seed_transactions(rows, days):
+    """Sample transactions of the first `days` days (30 batches would only make the test slow)."""
+    sample = pl.from_arrow(samples.transactions(rows))
+    kept = sample.filter(pl.col("occurred_at").dt.date() < date(2024, 1, 1 + days))
+    lake.merge(TRANSACTIONS, kept)
+    return set(kept["transaction_id"].to_list())
+
+
+def scored_ids():
+    ids = lake.read(SCORED_TRANSACTIONS, columns=["transaction_id"])["transaction_id"]
+    assert ids.is_duplicated().sum() == 0
+    return set(ids.to_list())
+
+
+@pytest.mark.integration
+def test_flow_scores_every_day_in_parallel_and_a_rerun_changes_nothing(any_lake, prefect_api):
+    expected = seed_transactions(3_000, days=5)
+    summary = batch_processing()
+    assert (summary["batches"], summary["succeeded"], summary["rows"]) == (5, 5, len(expected))
+    assert summary["success_rate"] == 1.0
+    assert scored_ids() == expected
+    again = batch_processing()
+    assert again["rows"] == len(expected)
+    assert scored_ids() == expected
+
+
+@pytest.mark.integration
+def test_a_failing_batch_is_isolated_reported_and_fixed_by_a_rerun(local_lake, prefect_api):
+    expected = seed_transactions(3_000, days=5)
+    bad_day = datetime(2024, 1, 5, 12, tzinfo=UTC)
+    lake.append(TRANSACTIONS, transactions(transaction_id=[999_999], amount=[-5.0], occurred_at=[bad_day],
+                                           merchant_category=["fuel"], latitude=[0.0], longitude=[0.0]))  # fmt: skip
+    with pytest.raises(
+        LakeError, match=r"1 of 5 batches failed .*batch 2024-01-05: 1 rows with a negative amount"
+    ):
+        batch_processing()
+    scored = lake.read(SCORED_TRANSACTIONS)
+    assert scored["occurred_date"].n_unique() == 4
+    assert date(2024, 1, 5) not in scored["occurred_date"].to_list()
+
+    lake.delete(TRANSACTIONS, where={"transaction_id": 999_999})
+    fixed = batch_processing(days=[date(2024, 1, 5)])
+    assert fixed["succeeded"] == 1
+    assert scored_ids() == expected
+
+
+@pytest.mark.integration
+def test_flow_runs_on_a_dask_cluster(local_lake, prefect_api, monkeypatch):
+    from distributed import LocalCluster
+
+    seed_transactions(1_000, days=4)
+    days = [date(2024, 1, day) for day in (1, 2, 3, 4)]
+    with LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
+        monkeypatch.setenv("LAKE_DASK_ADDRESS", cluster.scheduler_address)
+        on_dask = batch_processing.with_options(task_runner=configured_task_runner())
+        summary = on_dask(days=days)
+    assert (summary["batches"], summary["succeeded"]) == (4, 4)
+    assert set(lake.read(SCORED_TRANSACTIONS)["occurred_date"].to_list()) == set(days)
