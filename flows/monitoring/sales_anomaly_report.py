@@ -3,7 +3,9 @@
 Outlier orders (amount, log scale) and suspicious days (order count, revenue) by robust z-score
 on median/MAD. The report is published as an artifact, then the run pauses for an approval
 (approve + comment, a form in the Prefect UI). Approved: gold/sales_anomalies gets the report.
-Rejected or not answered within the timeout: nothing is published and the run says why.
+Rejected: nothing is published, the run completes. Not answered within the timeout: nothing is
+published and the server marks the run Failed ("never resumed"), so failure alerts catch a
+report nobody reviewed.
 
     python flows/monitoring/sales_anomaly_report.py                    # waits 120 s for approval
     python flows/monitoring/sales_anomaly_report.py --auto-approve     # unattended local run
