@@ -1,6 +1,7 @@
 """The S3 data pipeline flow end to end: zero-config run, re-runs, a SIGKILL between bronze and
 silver, concurrent runs on moto S3, Glue registration, unsafe parameters."""
 
+import io
 import os
 import subprocess
 import sys
@@ -9,10 +10,11 @@ from pathlib import Path
 
 import boto3
 import polars as pl
+import pyarrow.csv as pacsv
 import pytest
 from polars.testing import assert_frame_equal
 
-from flows.core import lake, samples
+from flows.core import lake, samples, storage
 from flows.core.errors import UnsafePathError
 from flows.core.tables import (
     CUSTOMER_LIFETIME_VALUE,
@@ -22,7 +24,7 @@ from flows.core.tables import (
     ORDERS,
     PRODUCTS,
 )
-from flows.etl._landing_samples import late_updates, seed_landing
+from flows.etl._landing_samples import late_updates
 from flows.etl.s3_data_pipeline import s3_data_pipeline
 
 pytestmark = pytest.mark.integration
@@ -30,7 +32,14 @@ REPO = Path(__file__).resolve().parents[2]
 FLOW = REPO / "flows" / "etl" / "s3_data_pipeline.py"
 TABLES = [ORDERS, CUSTOMERS, PRODUCTS, DAILY_CATEGORY_REVENUE, CUSTOMER_LIFETIME_VALUE]
 ALL_TABLES = [*TABLES, *(t.bronze for t in TABLES[:3]), ORDERS.quarantine, LANDING_FILES]
-VOLATILE = ["_run_id", "_ingested_at", "run_id", "tag", "_batch_id", "batch_id"]  # local tags are mtimes
+VOLATILE = [
+    "_run_id",
+    "_ingested_at",
+    "run_id",
+    "tag",
+    "_batch_id",
+    "batch_id",
+]  # local tags are mtimes
 SAMPLE_ROWS = 3_404  # 1000 customers + 200 products + 2000 orders + 200 updates + 4 malformed
 
 
@@ -55,18 +64,6 @@ def assert_same_tables(left, right):
             assert_frame_equal(left[path], right[path], check_dtypes=False)
         except AssertionError as difference:
             raise AssertionError(f"{path} differs: {difference}") from None
-
-
-def run_cli(lake_uri, prefect_api, *args, env=None, script=None):
-    environment = {
-        **os.environ,
-        **(env or {}),
-        "LAKE_URI": lake_uri,
-        "PREFECT_API_URL": prefect_api,
-    }
-    command = [sys.executable, "-c", script] if script else [sys.executable, str(FLOW), *args]
-    return subprocess.run(command, env=environment, cwd=REPO, capture_output=True, text=True,
-                          timeout=240, check=False)  # fmt: skip
 
 
 def test_zero_config_run_builds_every_table_and_a_rerun_changes_nothing(any_lake, prefect_api):
@@ -147,10 +144,18 @@ def test_sigkill_between_bronze_and_silver_then_rerun_equals_a_clean_run(
     tmp_path, prefect_api, monkeypatch
 ):
     clean_uri, killed_uri = str(tmp_path / "clean"), str(tmp_path / "killed")
-    clean = run_cli(clean_uri, prefect_api)  # the zero-config command line, as a user runs it
-    assert clean.returncode == 0, clean.stderr[-3000:]
-    killed = run_cli(killed_uri, prefect_api, script=KILL_BETWEEN_BRONZE_AND_SILVER)
-    assert killed.returncode == -9, killed.stderr[-3000:]
+    environment = {**os.environ, "PREFECT_API_URL": prefect_api}
+    clean = subprocess.Popen(  # the zero-config command line, as a user runs it
+        [sys.executable, str(FLOW)], env={**environment, "LAKE_URI": clean_uri}, cwd=REPO,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    killed = subprocess.Popen(
+        [sys.executable, "-c", KILL_BETWEEN_BRONZE_AND_SILVER],
+        env={**environment, "LAKE_URI": killed_uri}, cwd=REPO,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    codes, outputs = finish([clean, killed])
+    assert codes == [0, -9], "\n".join(o[-3000:] for o in outputs)
 
     monkeypatch.setenv("LAKE_URI", killed_uri)
     assert lake.read(ORDERS.bronze).height > 0
@@ -164,53 +169,55 @@ def test_sigkill_between_bronze_and_silver_then_rerun_equals_a_clean_run(
     assert_same_tables(after_rerun, snapshot())
 
 
-@pytest.mark.slow
-def test_two_pipelines_on_s3_at_once_lose_no_commit(s3_lake, s3_env, prefect_api, monkeypatch):
-    runs = [
-        subprocess.Popen(
-            [sys.executable, str(FLOW), "--landing", landing],
-            env={**os.environ, "LAKE_URI": s3_lake, "PREFECT_API_URL": prefect_api},
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for landing in ("landing-a", "landing-b")
-    ]
+def write_orders_landing(landing, files=2, rows=50):
+    """A small landing of orders CSV files (ids overlap between calls: silver must dedupe)."""
+    orders = samples.orders(files * rows)
+    for part in range(files):
+        sink = io.BytesIO()
+        pacsv.write_csv(orders.slice(part * rows, rows), sink)
+        storage.write_bytes(f"{landing}/orders/part-{part}.csv", sink.getvalue())
+    return files * rows
+
+
+def start_cli(lake_uri, prefect_api, *args):
+    return subprocess.Popen(
+        [sys.executable, str(FLOW), "--no-seed-samples", *args],
+        env={**os.environ, "LAKE_URI": lake_uri, "PREFECT_API_URL": prefect_api},
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def finish(runs):
     outputs = [run.communicate(timeout=240)[0] for run in runs]
-    assert [run.returncode for run in runs] == [0, 0], "\n".join(o[-3000:] for o in outputs)
+    return [run.returncode for run in runs], outputs
+
+
+@pytest.mark.slow
+def test_two_pipelines_on_s3_at_once_lose_no_commit(s3_lake, s3_env, prefect_api):
+    rows = write_orders_landing("landing-a")
+    write_orders_landing("landing-b")
+    codes, outputs = finish([start_cli(s3_lake, prefect_api, "--landing", landing)
+                             for landing in ("landing-a", "landing-b")])  # fmt: skip
+    assert codes == [0, 0], "\n".join(o[-3000:] for o in outputs)
     bronze = lake.read(ORDERS.bronze)
-    assert bronze.height == 2 * 2_204  # both runs' orders deliveries, each exactly once
-    assert sorted(bronze.group_by("_run_id").len()["len"].to_list()) == [2_204, 2_204]
-    assert lake.read(ORDERS).height == 2_000
-    assert lake.read(ORDERS.quarantine).height == 8
-    assert lake.read(LANDING_FILES).height == 12
+    assert sorted(bronze.group_by("_run_id").len()["len"].to_list()) == [rows, rows]
+    assert lake.read(ORDERS).height == rows  # the same orders twice: merged, not duplicated
+    assert lake.read(LANDING_FILES).height == 4
+    assert set(lake.read(LANDING_FILES)["status"]) == {"done"}
 
 
 @pytest.mark.slow
-def test_one_pipeline_started_twice_at_once_keeps_the_tables_exact(
-    s3_lake, s3_env, prefect_api, tmp_path, monkeypatch
-):
-    seed_landing()
-    runs = [
-        subprocess.Popen(
-            [sys.executable, str(FLOW)],
-            env={**os.environ, "LAKE_URI": s3_lake, "PREFECT_API_URL": prefect_api},
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    outputs = [run.communicate(timeout=240)[0] for run in runs]
-    codes = [run.returncode for run in runs]
+def test_one_pipeline_started_twice_at_once_keeps_the_tables_exact(s3_lake, s3_env, prefect_api):
+    rows = write_orders_landing("landing")
+    codes, outputs = finish([start_cli(s3_lake, prefect_api) for _ in range(2)])
     assert 0 in codes, "\n".join(o[-3000:] for o in outputs)
     for code, output in zip(codes, outputs, strict=True):
         if code != 0:  # refused, never half-done: the message says what to do
             assert "another writer committed" in output or "re-run" in output, output[-3000:]
-    s3_data_pipeline()  # converges whatever the interleaving was
-    assert lake.read(ORDERS.bronze).height == 2_204
-    assert lake.read(ORDERS).height == 2_000
-    assert lake.read(ORDERS.quarantine).height == 4
+    s3_data_pipeline(seed_samples=False)  # converges whatever the interleaving was
+    assert lake.read(ORDERS.bronze).height == rows  # each delivery exactly once
+    assert lake.read(ORDERS).height == rows
     assert set(lake.read(LANDING_FILES)["status"]) == {"done"}
