@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov pins packaging/networkx/cachetools below ours, so it has a venv of its own.
+CHECKOV := $(VENV)/tools/checkov/bin/checkov
 
 .PHONY: setup run test lint typecheck lock audit clean-lake
 
@@ -16,7 +18,7 @@ setup: $(STAMP) ## create .venv and install the project from the lock
 run: $(STAMP) ## run the main example flow on the zero-config defaults
 	$(BIN)/python flows/examples/basic_etl_pipeline.py
 
-test: $(STAMP) ## lint, type check and the whole test suite
+test: $(STAMP) $(CHECKOV) ## lint, type check and the whole test suite
 	$(BIN)/ruff check flows tests
 	$(BIN)/ruff format --check flows tests
 	$(BIN)/mypy flows
@@ -77,3 +79,19 @@ server: $(STAMP) ## a native Prefect server on http://127.0.0.1:4200 (no Docker,
 .PHONY: alerts
 alerts: $(STAMP) ## create or replace the alert automations on the Prefect server
 	$(BIN)/python -m flows.monitoring._automations
+
+# Cloud (terraform/): synthesize the CDK Terrain stacks and scan them. Synth needs node (jsii).
+.PHONY: synth checkov
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
+
+$(CHECKOV): terraform/checkov.lock
+	test -x $(VENV)/tools/checkov/bin/python || $(PYTHON) -m venv $(VENV)/tools/checkov
+	$(VENV)/tools/checkov/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r terraform/checkov.lock
+	touch $(CHECKOV)
+
+synth: $(STAMP) ## synthesize terraform/cdktf.out (set TF_STATE_BUCKET; see terraform/README.md)
+	cd terraform && ../$(BIN)/python main.py
+
+checkov: export TF_STATE_BUCKET ?= scan-only-no-state
+checkov: synth $(CHECKOV) ## synth, then checkov on the stacks (skips and reasons: .checkov.yaml)
+	BC_SKIP_MAPPING=TRUE $(CHECKOV) --config-file .checkov.yaml -d terraform/cdktf.out/stacks

@@ -25,6 +25,7 @@ UNSCOPED_ACTIONS = (
     "ec2:Describe*",
     "kms:CreateKey",
     "kms:ListAliases",
+    "ssm:DescribeInstanceInformation",
     "ssm:DescribeParameters",
     "ssm:GetCommandInvocation",
     "ssm:ListCommandInvocations",
