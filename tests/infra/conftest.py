@@ -54,11 +54,13 @@ def stacks(synth_dir: Path) -> dict[str, dict[str, Any]]:
     }
 
 
-def require_tool(path: Path, hint: str) -> Path:
-    """A tool installed by a Makefile target: skip without it locally, fail in CI."""
-    if path.exists():
-        return path
-    reason = f"{path} is missing; {hint}"
-    if os.environ.get("LAKE_TEST_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{reason} (LAKE_TEST_REQUIRE_SERVICES=1 turns this skip into a failure)")
-    pytest.skip(reason)
+@pytest.fixture(scope="session")
+def checkov() -> Path:
+    """checkov from its own venv (`make test` installs it): skip without it locally, fail in CI."""
+    path = REPO_ROOT / ".venv" / "tools" / "checkov" / "bin" / "checkov"
+    if not path.exists():
+        reason = f"{path} is missing; `make test` or `make checkov` installs it"
+        if os.environ.get("LAKE_TEST_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{reason} (LAKE_TEST_REQUIRE_SERVICES=1 turns this skip into a failure)")
+        pytest.skip(reason)
+    return path

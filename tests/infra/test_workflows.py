@@ -1,0 +1,90 @@
+"""The GitHub workflows and the host scripts, checked by the linters CI itself would run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    # actionlint finds shellcheck on PATH and then also checks every `run:` block.
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_workflows_pass_actionlint_with_shellcheck():
+    assert WORKFLOWS
+    result = run(str(BIN / "actionlint"), *map(str, WORKFLOWS))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_workflows_match_the_github_workflow_schema():
+    result = run(
+        str(BIN / "check-jsonschema"),
+        "--builtin-schema",
+        "vendor.github-workflows",
+        *map(str, WORKFLOWS),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("script", ["deploy/ec2-deploy.sh", "terraform/user-data.sh"])
+def test_host_scripts_pass_shellcheck(script):
+    result = run(str(BIN / "shellcheck"), script)
+    assert result.returncode == 0, result.stdout
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((REPO_ROOT / ".github" / "workflows" / name).read_text())
+
+
+def test_every_job_has_a_timeout_and_every_action_a_pinned_version():
+    for path in WORKFLOWS:
+        for job_name, job in yaml.safe_load(path.read_text())["jobs"].items():
+            assert job.get("timeout-minutes"), f"{path.name}:{job_name} has no timeout"
+            for step in job["steps"]:
+                if "uses" in step:
+                    assert "@" in step["uses"], step["uses"]
+                    assert not step["uses"].endswith(("@main", "@master")), step["uses"]
+
+
+def test_ci_runs_the_makefile_targets_a_person_runs():
+    runs = [step.get("run", "") for job in load("ci.yml")["jobs"].values() for step in job["steps"]]
+    assert ".ci/run" in runs
+    assert "make checkov" in runs
+    assert any("actionlint" in run for run in runs)
+    assert (REPO_ROOT / ".ci" / "run").read_text().rstrip().endswith("make test")
+
+
+def test_deploy_runs_after_ci_on_main_one_at_a_time_with_oidc():
+    workflow = load("deploy.yml")
+    trigger = workflow[True]  # YAML 1.1 reads the key `on` as True
+    assert trigger["workflow_run"] == {
+        "workflows": ["CI"],
+        "types": ["completed"],
+        "branches": ["main"],
+    }
+    assert workflow["concurrency"] == {"group": "deploy", "cancel-in-progress": False}
+    assert workflow["permissions"]["id-token"] == "write"
+    (job,) = workflow["jobs"].values()
+    assert "conclusion == 'success'" in job["if"]
+    assert "environment" not in job  # it would change the OIDC subject the deploy role trusts
+    steps = {step.get("uses", "").split("@")[0]: step for step in job["steps"]}
+    credentials = steps["aws-actions/configure-aws-credentials"]["with"]
+    assert credentials["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
+    assert not any("aws-access-key-id" in step.get("with", {}) for step in job["steps"])
+    script = "\n".join(step.get("run", "") for step in job["steps"])
+    assert "make synth" in script
+    assert "terraform apply -input=false -auto-approve" in script
+    assert "aws ssm send-command" in script
+    assert "/opt/datalake/repo/deploy/ec2-deploy.sh" in script
+    assert 'if [ "$status" != "Success" ]' in script
