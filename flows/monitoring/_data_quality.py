@@ -214,8 +214,21 @@ def selected_tables(catalog: tuple[Table, ...], paths: list[str] | None) -> list
     return [known[path] for path in paths]
 
 
+def unreadable_result(table: Table, error: Exception) -> CheckResult:
+    """A table that cannot be opened (e.g. a damaged Delta log) is a critical finding."""
+    return CheckResult(
+        table.path,
+        "readable",
+        None,
+        "critical",
+        False,
+        str(error)[:1000],
+        "the table opens and its Delta log replays",
+    )
+
+
 def result_rows(
-    results: list[CheckResult], snapshot: TableSnapshot, run_id: str, checked_at: datetime
+    results: list[CheckResult], snapshot: TableSnapshot | None, run_id: str, checked_at: datetime
 ) -> list[dict[str, Any]]:
     """Rows for _ops/quality_results."""
     return [
@@ -223,26 +236,28 @@ def result_rows(
             **asdict(result),
             "run_id": run_id,
             "checked_at": checked_at,
-            "table_version": snapshot.version,
-            "rows_checked": snapshot.sample.height,
-            "rows_total": snapshot.rows_total,
+            "table_version": snapshot.version if snapshot else None,
+            "rows_checked": snapshot.sample.height if snapshot else None,
+            "rows_total": snapshot.rows_total if snapshot else None,
         }
         for result in results
     ]
 
 
-def summary_row(snapshot: TableSnapshot, results: list[CheckResult]) -> dict[str, Any]:
+def summary_row(
+    table: Table, snapshot: TableSnapshot | None, results: list[CheckResult]
+) -> dict[str, Any]:
     failed = [r for r in results if not r.success]
     return {
-        "table": snapshot.table.path,
+        "table": table.path,
         "status": status(results),
         "health_score": health_score(results),
         "checks": len(results),
         "failed_critical": sum(r.severity == "critical" for r in failed),
         "failed_warning": sum(r.severity == "warning" for r in failed),
-        "version": snapshot.version,
-        "rows_total": snapshot.rows_total,
-        "rows_checked": snapshot.sample.height,
+        "version": snapshot.version if snapshot else None,
+        "rows_total": snapshot.rows_total if snapshot else None,
+        "rows_checked": snapshot.sample.height if snapshot else None,
     }
 
 

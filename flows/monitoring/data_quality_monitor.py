@@ -44,6 +44,7 @@ from flows.monitoring._data_quality import (
     schema_drift_results,
     selected_tables,
     summary_row,
+    unreadable_result,
     volume_result,
 )
 
@@ -170,10 +171,15 @@ def data_quality_monitor(
         summary: list[dict[str, Any]] = []
         results: list[CheckResult] = []
         for table in present:
-            snapshot = read_snapshot(table, max_rows, history_limit)
-            checked = check_table(quality, snapshot, volume_window, now)
+            snapshot: TableSnapshot | None = None
+            try:
+                snapshot = read_snapshot(table, max_rows, history_limit)
+            except LakeError as error:
+                checked = [unreadable_result(table, error)]
+            else:
+                checked = check_table(quality, snapshot, volume_window, now)
             rows += result_rows(checked, snapshot, run_id, now)
-            summary.append(summary_row(snapshot, checked))
+            summary.append(summary_row(table, snapshot, checked))
             results += checked
             logger.info(
                 "%s: %s, health %s", table.path, summary[-1]["status"], summary[-1]["health_score"]

@@ -287,6 +287,29 @@ def test_each_planted_problem_is_caught_recorded_and_fails_the_run(
 
 
 @pytest.mark.integration
+def test_a_damaged_table_is_a_critical_finding_and_the_others_are_still_checked(
+    prefect_api, local_lake, monkeypatch
+):
+    _seed_healthy((CUSTOMERS, EVENTS))
+    lake.append(EVENTS, _with_ids(samples.events(50), "event_id", 10_000))
+    lake.append(EVENTS, _with_ids(samples.events(50), "event_id", 20_000))
+    commit = local_lake / "silver" / "events" / "_delta_log" / f"{1:020d}.json"
+    commit.write_text('{"add": {"path": "part-0')
+    monkeypatch.setattr(monitor, "read_snapshot", monitor.read_snapshot.with_options(retries=0))
+
+    state = monitor.data_quality_monitor(return_state=True)
+
+    assert state.is_failed()
+    results = _results()
+    (damaged,) = results.filter(pl.col("table") == "silver/events").rows(named=True)
+    assert (damaged["check"], damaged["success"]) == ("readable", False)
+    assert "Delta log cannot be replayed" in damaged["observed"]
+    customers = results.filter(pl.col("table") == "silver/customers")
+    assert customers.height > 20
+    assert customers["success"].all()
+
+
+@pytest.mark.integration
 def test_warnings_alone_are_recorded_without_failing_the_run(prefect_api, local_lake):
     products = samples.products(40).to_pylist()
     products[0]["price"] = 1e9
