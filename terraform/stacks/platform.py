@@ -151,6 +151,7 @@ class PlatformStack(TerraformStack):
 
         TerraformOutput(self, "instance_id", value=host.id)
         TerraformOutput(self, "lake_bucket", value=lake.bucket)
+        TerraformOutput(self, "log_bucket", value=logs.bucket)
         TerraformOutput(self, "lake_uri", value=f"s3://{lake.bucket}/{LAKE_PREFIX}")
         TerraformOutput(self, "kms_key_arn", value=key.arn)
         TerraformOutput(self, "auth_parameter", value=env.auth_parameter)

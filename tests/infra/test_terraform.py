@@ -263,6 +263,7 @@ def test_outputs_name_the_host_bucket_and_ui_tunnel(stacks, name):
     outputs = stacks[name]["output"]
     assert outputs["instance_id"]["value"] == "${aws_instance.host.id}"
     assert outputs["lake_bucket"]["value"] == "${aws_s3_bucket.lake.bucket}"
+    assert outputs["log_bucket"]["value"] == "${aws_s3_bucket.logs.bucket}"
     assert outputs["lake_uri"]["value"] == "s3://${aws_s3_bucket.lake.bucket}/lake"
     tunnel = outputs["ui_tunnel_command"]["value"]
     assert "aws ssm start-session" in tunnel
