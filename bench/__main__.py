@@ -124,7 +124,15 @@ def main(argv: list[str] | None = None) -> int:
     scales = tuple(args.scale or (QUICK_SCALES if args.quick else DEFAULT_SCALES))
     results_dir = args.results or (BENCH_DIR / "out" / "quick" if args.quick else BENCH_DIR)
     only = set(args.only.split(",")) if args.only else None
-    ctx = Context(scales, args.quick, args.cache, args.work, args.timeout, args.prefect_api_url)
+    ctx = Context(
+        scales,
+        args.quick,
+        args.cache,
+        args.work,
+        args.timeout,
+        args.prefect_api_url,
+        shared_worker=args.quick,
+    )
     clock = _CpuClock()
     date = datetime.now(UTC)
     try:

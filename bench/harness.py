@@ -17,13 +17,13 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import httpx
 
-from bench.worker import PEAK_KEY
+from bench.worker import ERROR_KEY, PEAK_KEY
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = "manifest.json"
@@ -122,9 +122,13 @@ class Context:
     work: Path
     timeout_s: float = 900.0
     prefect_api_url: str | None = None
+    shared_worker: bool = False
+    """One long-lived worker for every measurement (quick mode): fast, approximate peaks."""
     prefect_home: Path = field(init=False)
     log: list[str] = field(default_factory=list)
     _stack: ExitStack = field(default_factory=ExitStack)
+    _worker: subprocess.Popen[str] | None = None
+    _measured: dict[str, Measurement] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.cache.mkdir(parents=True, exist_ok=True)
@@ -173,8 +177,14 @@ class Context:
         """Run `target(params)` in a fresh process on a scratch lake (a copy of `lake_from`).
 
         The copy is made of hard links: instant, and safe because Delta and the landing reader
-        never modify a file in place (they write new files and unlink old ones).
+        never modify a file in place (they write new files and unlink old ones). An identical
+        measurement (target, params, input, environment) is made once per run and reused.
         """
+        key = json.dumps([target, params, str(lake_from), sorted((env or {}).items())])
+        if key in self._measured:
+            self.say(f"  {label}: the identical measurement made earlier in this run")
+            earlier = self._measured[key]
+            return replace(earlier, variant=variant, label=f"{label} (same run as {earlier.label})")
         lake = self.work / "lake"
         shutil.rmtree(lake, ignore_errors=True)
         if lake_from is not None:
@@ -186,6 +196,7 @@ class Context:
         seconds = float(result.pop("seconds"))
         rows = int(result.pop("rows"))
         measurement = Measurement(variant, label, seconds, rows, peak_kib / 1024, result)
+        self._measured[key] = measurement
         rate = f", {rows:,} rows, {measurement.rows_per_s:,.0f} rows/s" if rows else ""
         self.say(f"  {label}: {seconds:.3f} s{rate}, peak RSS {measurement.peak_rss_mb:,.0f} MB")
         return measurement
@@ -201,29 +212,45 @@ class Context:
         spec = self.work / "spec.json"
         output = self.work / "result.json"
         output.unlink(missing_ok=True)
-        spec.write_text(json.dumps({"target": target, "params": params, "output": str(output)}))
-        child_env = {
+        worker_env = {"LAKE_URI": str(lake or self.work / "no-lake"), **env}
+        spec.write_text(
+            json.dumps(
+                {"target": target, "params": params, "output": str(output), "env": worker_env}
+            )
+        )
+        if self.shared_worker:
+            self._serve(spec, output, worker_env)
+        else:
+            self._spawn(spec, output, worker_env)
+        result = dict(json.loads(output.read_text()))
+        if ERROR_KEY in result:
+            raise MeasurementError(f"{target} failed:\n{result[ERROR_KEY][-3000:]}")
+        return result, int(result.pop(PEAK_KEY))
+
+    def _environment(self, env: Mapping[str, str]) -> dict[str, str]:
+        inherited = {
             key: value
             for key, value in os.environ.items()
             if not key.startswith(("LAKE_", "PREFECT_API_URL"))
         }
-        child_env.update(
-            {
-                "PREFECT_HOME": str(self.prefect_home),
-                "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                "LAKE_URI": str(lake or self.work / "no-lake"),
-                "PYTHONPATH": os.pathsep.join(
-                    filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])
-                ),
-                **env,
-            }
-        )
-        stderr = self.work / "stderr.log"
-        with stderr.open("wb") as errors:
+        return {
+            **inherited,
+            "PREFECT_HOME": str(self.prefect_home),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])
+            ),
+            **env,
+        }
+
+    def _spawn(self, spec: Path, output: Path, env: Mapping[str, str]) -> None:
+        """A fresh process for this spec alone."""
+        log = self.work / "worker.log"
+        with log.open("wb") as errors:
             process = subprocess.Popen(
                 [sys.executable, "-m", "bench.worker", str(spec)],
                 cwd=REPO_ROOT,
-                env=child_env,
+                env=self._environment(env),
                 stdout=errors,
                 stderr=subprocess.STDOUT,
             )
@@ -233,10 +260,43 @@ class Context:
                 process.kill()
                 status = process.wait()
         if status != 0 or not output.exists():
-            tail = stderr.read_text(errors="replace")[-3000:]
-            raise MeasurementError(f"{target} exited with {status}:\n{tail}")
-        result = dict(json.loads(output.read_text()))
-        return result, int(result.pop(PEAK_KEY))
+            tail = log.read_text(errors="replace")[-3000:]
+            raise MeasurementError(f"worker exited with {status}:\n{tail}")
+
+    def _serve(self, spec: Path, output: Path, env: Mapping[str, str]) -> None:
+        """Hand the spec to the one long-lived worker of the quick mode and wait for it."""
+        if self._worker is None:
+            log = (self.work / "worker.log").open("wb")
+            self._stack.callback(log.close)
+            self._worker = subprocess.Popen(
+                [sys.executable, "-m", "bench.worker", "--serve"],
+                cwd=REPO_ROOT,
+                env=self._environment({**self.prefect_env(), **env}),
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            self._stack.callback(_stop, self._worker)
+        assert self._worker.stdin is not None
+        self._worker.stdin.write(f"{spec}\n")
+        self._worker.stdin.flush()
+        deadline = time.monotonic() + self.timeout_s
+        while not output.exists():
+            if self._worker.poll() is not None or time.monotonic() > deadline:
+                tail = (self.work / "worker.log").read_text(errors="replace")[-3000:]
+                raise MeasurementError(f"the shared worker stopped or timed out:\n{tail}")
+            time.sleep(0.01)
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    if process.stdin is not None:
+        process.stdin.close()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _manifest(folder: str, names: list[str]) -> list[str]:

@@ -64,11 +64,15 @@ def _ratio(value: float) -> str:
 
 def _check(check: dict[str, Any]) -> str:
     op = "≥" if check["op"] == ">=" else "≤"
-    unit = check["unit"]
-    value = f"{check['value']:.2f}{unit}" if unit else f"{check['value']:.1%}"
-    threshold = f"{check['threshold']:g}{unit}" if unit else f"{check['threshold']:.0%}"
+    unit, value, threshold = check["unit"], check["value"], check["threshold"]
+    if unit == "x":
+        shown, wanted = f"{value:.2f}x", f"{threshold:g}x"
+    elif unit:
+        shown, wanted = f"{value:,.0f}{unit}", f"{threshold:,.0f}{unit}"
+    else:
+        shown, wanted = f"{value:.1%}", f"{threshold:.0%}"
     verdict = "met" if check["met"] else "**missed**"
-    return f"{check['name']} {value} (target {op} {threshold}): {verdict}"
+    return f"{check['name']} {shown} (target {op} {wanted}): {verdict}"
 
 
 def render(results: dict[str, Any]) -> str:
@@ -95,7 +99,13 @@ def render(results: dict[str, Any]) -> str:
         "Each variant runs in its own fresh process on the same generated data (cached per scale);"
         " *peak RSS* is that process's own high-water resident set (`VmHWM`), interpreter and"
         " libraries included. Baselines are measured in the same run, one after another, so"
-        " ratios compare like with like even when absolute figures move with the machine's load.",
+        " ratios compare like with like even when absolute figures move with the machine's load."
+        + (
+            " Quick mode runs every variant in one shared worker (peaks reset before each), so"
+            " its peaks are approximate: it checks the harness, not the lake."
+            if results["quick"]
+            else ""
+        ),
         "",
         "## Summary",
         "",

@@ -6,7 +6,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from bench.cases import incremental, ingest, maintenance, merge, prefect_overhead, quality
+from bench.cases import (
+    analytics,
+    incremental,
+    ingest,
+    maintenance,
+    merge,
+    prefect_overhead,
+    quality,
+)
 from bench.harness import Context, Outcome
 
 
@@ -55,19 +63,19 @@ CASES: tuple[Case, ...] = (
         "4",
         "Enrichment join (events ⋈ 100k products ⋈ 1M customers)",
         "≥ 10M rows/s",
-        pending="needs the stream_enrichment flow to land",
+        analytics.enrichment,
     ),
     Case(
         "5",
         "Fraud detection",
         "≥ 1M transactions/s",
-        pending="needs the fraud_detection flow to land",
+        analytics.fraud,
     ),
     Case(
         "6",
         "Windowed analytics (5-minute windows, p95/p99, top-N)",
         "≥ 5M events/s",
-        pending="needs the realtime_analytics flow to land",
+        analytics.windows,
     ),
     Case(
         "7",

@@ -24,7 +24,7 @@ def open_after_small_commits(ctx: Context, scale: int) -> Outcome:
     )
     after = ctx.measure(
         "after",
-        "open after compact + checkpoint + vacuum",
+        "open after table_maintenance (compact, checkpoint, vacuum)",
         f"{VARIANTS}:after",
         {},
         lake_from=table,

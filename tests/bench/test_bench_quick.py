@@ -93,10 +93,10 @@ def test_quick_run_measures_every_runnable_case_without_errors(quick_results):
 def test_quick_ingest_quarantines_malformed_rows_and_keeps_one_row_per_order(quick_results):
     results, _ = quick_results
     ingest = next(case for case in results["cases"] if case["case"] == "1")
-    core = next(m for m in ingest["measurements"] if m["variant"] == "core")
-    assert core["extra"]["rejected"] > 0
-    assert core["extra"]["valid"] + core["extra"]["rejected"] == core["rows"]
-    assert core["extra"]["silver_rows"] < core["extra"]["valid"]  # repeats merged away
+    ours = next(m for m in ingest["measurements"] if m["variant"] == "pipeline")
+    assert ours["extra"]["rejected"] > 0
+    assert ours["extra"]["valid"] + ours["extra"]["rejected"] == ours["rows"]
+    assert ours["extra"]["silver_rows"] < ours["extra"]["valid"]  # repeats merged away
 
 
 @pytest.mark.integration
