@@ -6,6 +6,8 @@ settings (endpoint, region, credentials) exactly as the Delta tables are.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -78,6 +80,14 @@ def list_objects(prefix: str) -> list[str]:
     return sorted(
         info.path.removeprefix(root + "/") for info in infos if info.type == pafs.FileType.File
     )
+
+
+def delete_objects(relatives: Iterable[str]) -> None:
+    """Delete each object; one that is already gone is fine."""
+    for relative in relatives:
+        fs, path = _path(relative)
+        with contextlib.suppress(FileNotFoundError):
+            fs.delete_file(path)
 
 
 @dataclass(frozen=True, order=True)

@@ -102,11 +102,15 @@ def record_results(rows: list[dict[str, Any]], run_id: str) -> lake.WriteResult:
 
 @task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
 def publish_data_docs(folder: Path) -> str:
-    """Copy the rendered site under <lake>/_ops/data_docs/; returns the index's location."""
+    """Replace the site under <lake>/_ops/data_docs/ with this run's; returns the index's location.
+
+    New pages are written before the previous run's are deleted, so the index never dangles.
+    """
+    written = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        storage.write_bytes(
-            f"{DOCS_PREFIX}/{path.relative_to(folder).as_posix()}", path.read_bytes()
-        )
+        written.append(f"{DOCS_PREFIX}/{path.relative_to(folder).as_posix()}")
+        storage.write_bytes(written[-1], path.read_bytes())
+    storage.delete_objects(sorted(set(storage.list_objects(DOCS_PREFIX)) - set(written)))
     index = lake_location(f"{DOCS_PREFIX}/index.html")
     return index if get_settings().is_s3 else Path(index).as_uri()
 

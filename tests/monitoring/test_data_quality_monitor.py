@@ -228,6 +228,16 @@ def test_healthy_lake_passes_and_writes_results_and_data_docs(prefect_api, any_l
     index = storage.read_bytes("_ops/data_docs/index.html").decode()
     assert "silver.customers" in index
 
+    def validation_pages():
+        return [p for p in storage.list_objects("_ops/data_docs/validations") if p.endswith("html")]
+
+    first = validation_pages()
+    assert len(first) == 3
+    assert monitor.data_quality_monitor(return_state=True).is_completed()
+    second = validation_pages()  # the previous run's pages are gone, this run's are there
+    assert len(second) == 4  # _ops/quality_results is now a table too
+    assert not set(first) & set(second)
+
 
 @pytest.mark.integration
 def test_empty_lake_says_so_and_succeeds(prefect_api, local_lake):
