@@ -463,7 +463,6 @@ QUALITY_RESULTS = Table(
     checks=(one_of("severity", SEVERITIES),),
     description="Every quality check of every monitor run (GX expectations, freshness, volume,"
     " schema drift); a run replaces its own rows, so a retry never duplicates them.",
-    freshness_hours=3,
     tags=("monitoring",),
 )
 
