@@ -73,6 +73,9 @@ def detect_columns(
     frame: pl.DataFrame, *, target: str, time_column: str, exclude: tuple[str, ...] = ()
 ) -> FeatureColumns:
     """Numeric, categorical and text feature columns of any table (ids and the target skipped)."""
+    absent = [name for name in (target, time_column) if name not in frame.columns]
+    if absent:
+        raise ContractViolation(f"column(s) {absent} not in the table; it has {frame.columns}")
     numeric: list[str] = []
     categorical: list[str] = []
     text: list[str] = []

@@ -42,6 +42,13 @@ def test_detect_columns_sorts_features_by_encoding_and_skips_ids_target_and_time
     assert columns == modeling.FeatureColumns(("spend", "active"), ("plan",), ("notes",))
 
 
+@pytest.mark.parametrize(("target", "time_column"), [("churn", "ts"), ("y", "time")])
+def test_detect_columns_names_a_missing_target_or_time_column(target, time_column):
+    frame = pl.DataFrame({"x": [1.0], "ts": [T0], "y": [1]})
+    with pytest.raises(ContractViolation, match="not in the table"):
+        modeling.detect_columns(frame, target=target, time_column=time_column)
+
+
 def test_detect_columns_refuses_a_table_without_features():
     frame = pl.DataFrame({"order_id": [1], "ts": [T0], "y": [1]})
     with pytest.raises(ContractViolation, match="no usable feature columns"):
