@@ -4,10 +4,10 @@ Outlier orders (amount, log scale) and suspicious days (order count, revenue) by
 on median/MAD. The report is published as an artifact, then the run pauses for an approval
 (approve + comment, a form in the Prefect UI). Approved: gold/sales_anomalies gets the report.
 Rejected: nothing is published, the run completes. Not answered within the timeout: nothing is
-published and the server marks the run Failed ("never resumed"), so failure alerts catch a
+published and the run fails (as Prefect's pause timeout intends), so failure alerts catch a
 report nobody reviewed.
 
-    python flows/monitoring/sales_anomaly_report.py                    # waits 120 s for approval
+    python flows/monitoring/sales_anomaly_report.py                    # asks; waits 120 s
     python flows/monitoring/sales_anomaly_report.py --auto-approve     # unattended local run
 
 Resume a paused run from the UI (Resume, fill in the form) or from Python:
@@ -24,11 +24,12 @@ from typing import Any
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
-from prefect.settings import PREFECT_UI_URL
+from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
 
 from flows.core import lake, samples
 from flows.core.artifacts import publish_markdown
@@ -53,15 +54,28 @@ class Approval(RunInput):
     comment: str = ""
 
 
-def approval_instructions(run_id: str, ui_url: str | None, timeout_seconds: int) -> str:
-    """The log line that tells a person how to approve the paused run."""
-    where = f"{ui_url.rstrip('/')}/runs/flow-run/{run_id}" if ui_url else "the Prefect UI"
-    return (
-        f"Waiting up to {timeout_seconds} s for approval of this report: open {where}, press"
-        " Resume and answer approve=true/false with a comment (or call prefect.flow_runs."
-        f"resume_flow_run('{run_id}', run_input={{'approve': True, 'comment': '...'}})). Without"
-        " an answer nothing is published; `--auto-approve` skips the question on a local run."
+def approval_instructions(
+    run_id: str, *, ui_url: str | None, api_url: str, timeout_seconds: int
+) -> str:
+    """The log line that tells a person how to approve (or reject) the paused run."""
+    in_ui = (
+        f"open {ui_url.rstrip('/')}/runs/flow-run/{run_id}, press Resume and fill in the form; or "
+        if ui_url
+        else ""
     )
+    return (
+        f"Waiting up to {timeout_seconds} s for approval of this report. To answer, {in_ui}run: "
+        + f'PREFECT_API_URL={api_url} python -c "from prefect.flow_runs import resume_flow_run;'
+        f" resume_flow_run('{run_id}', run_input={{'approve': True, 'comment': 'checked'}})\""
+        " (approve False to reject). Without an answer nothing is published and the run fails;"
+        " --auto-approve skips the question on a local run."
+    )
+
+
+def _api_url() -> str:
+    """The API this run talks to (on a zero-config run, Prefect's temporary server)."""
+    context = FlowRunContext.get()
+    return str(context.client.api_url if context else PREFECT_API_URL.value()).rstrip("/")
 
 
 @task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
@@ -123,7 +137,10 @@ def sales_anomaly_report(
     else:
         logger.info(
             approval_instructions(
-                str(flow_run.id), PREFECT_UI_URL.value(), approval_timeout_seconds
+                str(flow_run.id),
+                ui_url=PREFECT_UI_URL.value(),
+                api_url=_api_url(),
+                timeout_seconds=approval_timeout_seconds,
             )
         )
         try:
@@ -132,13 +149,11 @@ def sales_anomaly_report(
                 timeout=approval_timeout_seconds,
                 poll_interval=POLL_SECONDS,
             )
-        except FlowPauseTimeout:
-            logger.warning(
-                "No answer within %d s: report %s is not published",
-                approval_timeout_seconds,
-                report_id,
-            )
-            return {**summary, "decision": "timeout", "published": 0}
+        except FlowPauseTimeout as error:
+            raise FlowPauseTimeout(
+                f"Report {report_id} was not approved within {approval_timeout_seconds} s: nothing"
+                " was published. Answer sooner (see the log line above) or use --auto-approve."
+            ) from error
 
     if not decision.approve:
         logger.warning("Report %s rejected (%s): not published", report_id, decision.comment)
