@@ -66,6 +66,7 @@ workers() { # the pool's workers as JSON
   api POST "/work_pools/${WORK_POOL}/workers/filter" '{}'
 }
 
+# shellcheck disable=SC2329 # called through wait_for
 new_worker_online() { # new_worker_online <workers JSON from before the restart>
   workers | "$VENV/bin/python" -c '
 import json, sys
@@ -75,11 +76,12 @@ sys.exit(0 if any(w["status"] == "ONLINE" and w["name"] not in before for w in n
 ' "$1"
 }
 
-wait_healthy() { # wait_healthy <workers JSON from before the restart>
-  local deadline=$((SECONDS + HEALTH_TIMEOUT))
-  until api GET /health >/dev/null 2>&1 && new_worker_online "$1" 2>/dev/null; do
+wait_for() { # wait_for <what> <command...>: retry the command until it succeeds or time runs out
+  local what="$1" deadline=$((SECONDS + HEALTH_TIMEOUT))
+  shift
+  until "$@" >/dev/null 2>&1; do
     if [ "$SECONDS" -ge "$deadline" ]; then
-      log "unhealthy: no new worker polling '${WORK_POOL}' at ${PREFECT_API_URL} within ${HEALTH_TIMEOUT}s"
+      log "unhealthy: ${what} within ${HEALTH_TIMEOUT}s"
       return 1
     fi
     sleep 2
@@ -104,11 +106,12 @@ deploy() { # deploy <commit>: every step for one commit; non-zero on the first f
   log "deploying ${commit}"
   git -C "$REPO_DIR" checkout --quiet --force --detach "$commit" &&
     install_project &&
+    wait_for "no answer from ${PREFECT_API_URL}/health" api GET /health &&
     ensure_pool &&
     (cd "$REPO_DIR" && "$VENV/bin/python" -m prefect --no-prompt deploy --all) &&
     before="$(workers)" &&
     bash -c "$RESTART_CMD" 9>&- &&
-    wait_healthy "$before"
+    wait_for "no new worker polling '${WORK_POOL}'" new_worker_online "$before"
 }
 
 exec 9>"$LOCK_FILE" # not inherited by the restarted worker: see deploy()

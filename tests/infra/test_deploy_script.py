@@ -120,9 +120,9 @@ def host(tmp_path_factory: pytest.TempPathFactory, prefect_api: str) -> Iterator
     clone = root / "repo"
     subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True)
 
-    # A venv like the host's, seeing this project's installed packages instead of downloading them.
+    # A venv like the host's that sees this project's packages (pip included) instead of downloading them.
     venv = root / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     site = next((venv / "lib").glob("python3.*")) / "site-packages"
     (site / "project-venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
 
