@@ -261,7 +261,8 @@ def summary_row(
     }
 
 
-def failures_markdown(results: list[CheckResult]) -> str:
+def failures_markdown(results: list[CheckResult], absent: list[str]) -> str:
+    """The failed checks as a table, and the catalog tables the lake does not hold (yet)."""
     failed = [r for r in results if not r.success]
     rows = [
         {
@@ -274,4 +275,8 @@ def failures_markdown(results: list[CheckResult]) -> str:
         }
         for r in failed
     ]
-    return f"## Failed checks: {len(failed)}\n\n" + markdown_table(rows)
+    missing = ", ".join(f"`{path}`" for path in absent) or "none"
+    return (
+        f"## Failed checks: {len(failed)}\n\n{markdown_table(rows)}\n\n"
+        f"Catalog tables not in the lake (not checked): {missing}"
+    )

@@ -155,7 +155,9 @@ def data_quality_monitor(
 ) -> list[dict[str, Any]]:
     """Check each existing table, record and publish the results; returns the summary rows."""
     logger = get_run_logger()
-    present = existing_tables(selected_tables(CATALOG, tables))
+    wanted = selected_tables(CATALOG, tables)
+    present = existing_tables(wanted)
+    absent = [table.path for table in wanted if table not in present]
     if not present:
         message = (
             f"The lake at {get_settings().root} holds none of the catalog's tables yet: nothing"
@@ -168,6 +170,8 @@ def data_quality_monitor(
         )
         return []
 
+    if absent:
+        logger.info("Not in the lake (not checked): %s", ", ".join(absent))
     run_id, now = current_run().id, datetime.now(UTC)
     quality = QualityContext()
     try:
@@ -201,7 +205,7 @@ def data_quality_monitor(
     )
     publish_markdown(
         "data-quality-failures",
-        failures_markdown(results),
+        failures_markdown(results, absent),
         description="Every failed check of this run",
     )
     publish_link("data-quality-docs", docs, description="Great Expectations Data Docs")

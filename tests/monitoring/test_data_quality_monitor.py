@@ -28,6 +28,7 @@ from flows.core.tables import (
 from flows.monitoring import data_quality_monitor as monitor
 from flows.monitoring._data_quality import (
     data_commits,
+    failures_markdown,
     freshness_result,
     health_score,
     robust_z,
@@ -179,6 +180,16 @@ def test_sample_step(total, limit, step):
 def test_unknown_table_names_are_refused():
     with pytest.raises(LakeError, match="not in the catalog"):
         selected_tables(CATALOG, ["silver/nope"])
+
+
+def test_failures_report_lists_failed_checks_and_absent_tables():
+    report = failures_markdown(
+        [_result("critical", False), _result("warning", True)], ["gold/daily_order_totals"]
+    )
+    assert "## Failed checks: 1" in report
+    assert "| silver/x | c |  | critical |" in report
+    assert report.endswith("not in the lake (not checked): `gold/daily_order_totals`")
+    assert failures_markdown([], []).endswith("(not checked): none")
 
 
 # --- the flow on a real lake --------------------------------------------------------------------
