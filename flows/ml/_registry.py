@@ -7,6 +7,7 @@ import math
 import pickle
 import subprocess
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
@@ -54,6 +55,51 @@ def load_model(prefix: str, expected: type[T]) -> T:
     if not isinstance(loaded, expected):
         raise ConfigurationError(f"{prefix}/{MODEL_FILE} does not hold a {expected.__name__}")
     return loaded
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """What the registry records about one trained version (JSON columns as Python values)."""
+
+    model_name: str
+    version: int
+    feature_table: str
+    target: str | None
+    time_column: str
+    features: Any
+    params: Mapping[str, Any]
+    metrics: Mapping[str, Any]
+    input_versions: Mapping[str, int]
+    seed: int
+    note: str
+
+    @property
+    def prefix(self) -> str:
+        return model_prefix(self.model_name, self.version)
+
+    def row(self, created_at: datetime) -> dict[str, Any]:
+        """The MODEL_REGISTRY row, stage and updated_at left to registry_updates."""
+        return {
+            "model_name": self.model_name,
+            "version": self.version,
+            "feature_table": self.feature_table,
+            "target": self.target,
+            "time_column": self.time_column,
+            "features": as_json(self.features),
+            "params": as_json(self.params),
+            "metrics": as_json(self.metrics),
+            "input_versions": as_json(self.input_versions),
+            "code_version": code_version(),
+            "seed": self.seed,
+            "artifact_uri": self.prefix,
+            "promotion_note": self.note,
+            "created_at": created_at,
+        }
+
+
+def write_registry(rows: list[dict[str, Any]]) -> lake.WriteResult:
+    """Registry rows in one MERGE commit."""
+    return lake.merge(MODEL_REGISTRY, pl.DataFrame(rows))
 
 
 def registry_rows(model_name: str) -> pl.DataFrame:

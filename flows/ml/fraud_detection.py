@@ -30,7 +30,7 @@ from sklearn.ensemble import IsolationForest
 from flows.core import lake, samples
 from flows.core.artifacts import Progress, markdown_table, publish_markdown
 from flows.core.settings import get_settings
-from flows.core.tables import FRAUD_ACCOUNT_STATE, FRAUD_ALERTS, MODEL_REGISTRY, TRANSACTIONS
+from flows.core.tables import FRAUD_ACCOUNT_STATE, FRAUD_ALERTS, TRANSACTIONS
 from flows.ml._fraud import (
     FraudRules,
     anomaly_alerts,
@@ -39,15 +39,14 @@ from flows.ml._fraud import (
     empty_state,
 )
 from flows.ml._registry import (
-    as_json,
-    code_version,
+    ModelVersion,
     load_model,
-    model_prefix,
     next_version,
     production_row,
     registry_rows,
     registry_updates,
     save_model,
+    write_registry,
 )
 
 ANOMALY_MODEL = "fraud.isolation_forest"
@@ -140,27 +139,22 @@ def fit_anomaly_model(
     """Fit, save and register (as production) the isolation forest; it is never refitted."""
     model = IsolationForest(n_estimators=100, contamination=contamination, random_state=seed)
     model.fit(inputs)
-    version = next_version(registry_rows(ANOMALY_MODEL))
-    prefix = model_prefix(ANOMALY_MODEL, version)
-    save_model(model, prefix)
+    registered = ModelVersion(
+        model_name=ANOMALY_MODEL,
+        version=next_version(registry_rows(ANOMALY_MODEL)),
+        feature_table=TRANSACTIONS.path,
+        target=None,
+        time_column="occurred_at",
+        features=["log_amount", "amount_z", "velocity", "log_speed", "hour"],
+        params={"n_estimators": 100, "contamination": contamination},
+        metrics={"fitted_rows": len(inputs)},
+        input_versions={TRANSACTIONS.path: transactions_version},
+        seed=seed,
+        note="unsupervised: the first fitted version serves",
+    )
+    save_model(model, registered.prefix)
     now = datetime.now(UTC)
-    row = {
-        "model_name": ANOMALY_MODEL,
-        "version": version,
-        "feature_table": TRANSACTIONS.path,
-        "target": None,
-        "time_column": "occurred_at",
-        "features": as_json(["log_amount", "amount_z", "velocity", "log_speed", "hour"]),
-        "params": as_json({"n_estimators": 100, "contamination": contamination}),
-        "metrics": as_json({"fitted_rows": len(inputs)}),
-        "input_versions": as_json({TRANSACTIONS.path: transactions_version}),
-        "code_version": code_version(),
-        "seed": seed,
-        "artifact_uri": prefix,
-        "promotion_note": "unsupervised: the first fitted version serves",
-        "created_at": now,
-    }
-    lake.merge(MODEL_REGISTRY, pl.DataFrame(registry_updates(row, None, promote=True, now=now)))
+    write_registry(registry_updates(registered.row(now), None, promote=True, now=now))
     return model
 
 

@@ -26,11 +26,10 @@ from prefect.cache_policies import NO_CACHE
 from flows.core import lake, storage
 from flows.core.artifacts import publish_markdown, publish_table
 from flows.core.errors import ContractViolation
-from flows.core.tables import MODEL_REGISTRY, ORDER_FEATURES
+from flows.core.tables import ORDER_FEATURES
 from flows.ml import _modeling as modeling
 from flows.ml._registry import (
-    as_json,
-    code_version,
+    ModelVersion,
     feature_table_contract,
     load_model,
     model_prefix,
@@ -40,6 +39,7 @@ from flows.ml._registry import (
     registry_rows,
     registry_updates,
     save_model,
+    write_registry,
 )
 from flows.ml._report import confusion_svg, roc_svg, training_report
 from flows.ml.feature_engineering_pipeline import feature_engineering_pipeline
@@ -88,7 +88,7 @@ def save_artifacts(model: modeling.TrainedModel, prefix: str, files: dict[str, s
 @task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
 def register(rows: list[dict[str, Any]]) -> lake.WriteResult:
     """The new version (and an archived predecessor) in one MERGE commit."""
-    return lake.merge(MODEL_REGISTRY, pl.DataFrame(rows).to_arrow())
+    return write_registry(rows)
 
 
 def _production_metrics(
@@ -189,22 +189,19 @@ def training_pipeline(
         },
     )
     now = datetime.now(UTC)
-    candidate = {
-        "model_name": name,
-        "version": model_version,
-        "feature_table": feature_table,
-        "target": target,
-        "time_column": time_column,
-        "features": as_json(columns.__dict__),
-        "params": as_json(params),
-        "metrics": as_json({**metrics, "holdout_from": cutoff.isoformat()}),
-        "input_versions": as_json({feature_table: version}),
-        "code_version": code_version(),
-        "seed": seed,
-        "artifact_uri": prefix,
-        "promotion_note": decision,
-        "created_at": now,
-    }
+    candidate = ModelVersion(
+        model_name=name,
+        version=model_version,
+        feature_table=feature_table,
+        target=target,
+        time_column=time_column,
+        features=columns.__dict__,
+        params=params,
+        metrics={**metrics, "holdout_from": cutoff.isoformat()},
+        input_versions={feature_table: version},
+        seed=seed,
+        note=decision,
+    ).row(now)
     registered = register(registry_updates(candidate, current, promote=promote, now=now))
     stage = "production" if promote else "staging"
     logger.info("Registered %s v%d as %s: %s", name, model_version, stage, decision)
