@@ -5,9 +5,10 @@ the amount against the account's own recent history, median/MAD), impossible tra
 speed between consecutive transactions faster than an airliner), plus an IsolationForest outlier
 score. Each account's recent transactions persist in _ops/fraud_account_state, so a pattern split
 across batches or runs is still caught. Alerts are MERGEd on (transaction_id, rule): re-running a
-batch never duplicates them. Transactions after the state's newest one are processed, oldest
-first, in batches of LAKE_BATCH_ROWS. A missing silver/transactions is seeded with sample data
-that carries one injected case of each rule.
+batch never duplicates them. Transactions since the state's newest one are processed, oldest
+first, in batches of LAKE_BATCH_ROWS; the hour before it is read again for late arrivals.
+A missing silver/transactions is seeded with sample data that carries one injected case of each
+rule.
 
     python flows/ml/fraud_detection.py
     LAKE_URI=s3://bucket/lake python flows/ml/fraud_detection.py
@@ -93,10 +94,14 @@ def merged_state(state: pl.DataFrame, updates: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([kept, updates])
 
 
-def watermark(state: pl.DataFrame) -> datetime | None:
-    """The newest transaction time any account has seen."""
+def watermark(state: pl.DataFrame, lateness: timedelta) -> datetime | None:
+    """Where the next run starts: `lateness` before the newest transaction any account has seen.
+
+    Transactions that arrive up to `lateness` late are still scored; those already scored are
+    scored again with the same result (their alerts MERGE onto themselves).
+    """
     newest = state.get_column("last_seen_at").max()
-    return newest if isinstance(newest, datetime) else None
+    return newest - lateness if isinstance(newest, datetime) else None
 
 
 @task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
@@ -116,7 +121,7 @@ def read_state() -> pl.DataFrame:
 
 @task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
 def read_new_transactions(since: datetime | None) -> tuple[pl.DataFrame, int]:
-    """Transactions at or after `since` (those at it may be late arrivals), oldest first."""
+    """Transactions at or after `since`, oldest first."""
     version = lake.version(TRANSACTIONS)
     where = None if since is None else pl.col("occurred_at") >= since
     frame = lake.read(TRANSACTIONS, where=where, version=version)
@@ -176,6 +181,7 @@ def fraud_detection(
     sample_rows: int = 10_000,
     seed: int = 5,
     batch_rows: int | None = None,
+    allowed_lateness_minutes: float = 60,
     velocity_window_minutes: float = 10,
     velocity_max: int = 5,
     amount_z: float = 4.5,
@@ -193,7 +199,7 @@ def fraud_detection(
     if seed_transactions(sample_rows, seed):
         logger.info("Seeded %s with sample data and injected fraud cases", TRANSACTIONS.path)
     state = read_state()
-    since = watermark(state)
+    since = watermark(state, timedelta(minutes=allowed_lateness_minutes))
     transactions, version = read_new_transactions(since)
     size = batch_rows or get_settings().batch_rows
     batches = [transactions.slice(i, size) for i in range(0, transactions.height, size)]
@@ -244,6 +250,9 @@ def main() -> None:
     parser.add_argument("--sample-rows", type=int, default=10_000, help="sample rows to seed")
     parser.add_argument("--seed", type=int, default=5, help="sample and model seed")
     parser.add_argument("--batch-rows", type=int, help="default: LAKE_BATCH_ROWS")
+    parser.add_argument(
+        "--allowed-lateness-minutes", type=float, default=60, help="re-read this much history"
+    )
     parser.add_argument("--velocity-max", type=int, default=5)
     parser.add_argument("--amount-z", type=float, default=4.5)
     args = parser.parse_args()
@@ -251,6 +260,7 @@ def main() -> None:
         sample_rows=args.sample_rows,
         seed=args.seed,
         batch_rows=args.batch_rows,
+        allowed_lateness_minutes=args.allowed_lateness_minutes,
         velocity_max=args.velocity_max,
         amount_z=args.amount_z,
     )

@@ -144,8 +144,10 @@ def test_state_keeps_the_last_transactions_of_each_touched_account():
     row = result.state.row(0, named=True)
     assert row["transaction_ids"] == [109, 110, 111]
     assert row["last_seen_at"] == T0 + timedelta(minutes=660)
-    assert watermark(result.state) == row["last_seen_at"]
-    assert watermark(empty_state()) is None
+    assert watermark(result.state, timedelta(minutes=5)) == row["last_seen_at"] - timedelta(
+        minutes=5
+    )
+    assert watermark(empty_state(), timedelta(0)) is None
     FRAUD_ACCOUNT_STATE.conform(result.state.to_arrow())
 
 
@@ -209,14 +211,25 @@ def test_pattern_split_across_two_runs_is_caught_and_reruns_never_duplicate(
     assert not lake.exists(FRAUD_ALERTS) or lake.read(FRAUD_ALERTS).height == 0
 
     lake.merge(TRANSACTIONS, txns(*BURST[3:], *TRIP[1:]))
-    second = fraud_detection()
-    assert second["transactions"] == 5  # the newest one again (a late arrival could share its time)
+    second = fraud_detection(allowed_lateness_minutes=0)
+    assert second["transactions"] == 5  # the newest one seen (minute 3) again, and the new ones
     alerts = lake.read(FRAUD_ALERTS).sort("transaction_id")
     assert alerts.select("transaction_id", "rule").rows() == [
         (6, "velocity"),
         (301, "impossible_travel"),
     ]
 
-    fraud_detection()
-    assert lake.read(FRAUD_ALERTS).height == 2
+    late = (7, 1, 25, 20, BERLIN)  # lands after a run that saw minute 30: five minutes late
+    lake.merge(TRANSACTIONS, txns(late, (400, 9, 29, 20, BERLIN), (401, 9, 29.5, 20, PARIS)))
+    third = fraud_detection(allowed_lateness_minutes=10)
+    assert third["transactions"] == 4  # the late one, account 9's two, and minute 30 again
+    alerts = lake.read(FRAUD_ALERTS).sort("transaction_id")
+    assert alerts.select("transaction_id", "rule").rows() == [
+        (6, "velocity"),
+        (301, "impossible_travel"),
+        (401, "impossible_travel"),
+    ]
+
+    fraud_detection()  # an hour of lateness re-reads everything: the same alerts, merged
+    assert lake.read(FRAUD_ALERTS).height == 3
     assert lake.history(FRAUD_ALERTS, limit=1)[0]["operation"] == "MERGE"  # updated, not added
