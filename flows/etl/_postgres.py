@@ -157,3 +157,35 @@ def read_chunk(
             f"reading {table} from {redacted(dsn)} failed: {str(error).strip()}"
         ) from error
     return rows_to_arrow(columns, rows)
+
+
+def create_sample_orders(dsn: str, table: str, records: Sequence[dict[str, Any]]) -> int:
+    """Create `table` shaped like sample orders if missing, add `records`; rows it holds."""
+    schema, name = qualified_name(table)
+    target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name))
+    try:
+        with psycopg.connect(dsn, connect_timeout=10) as connection:
+            connection.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
+            )
+            connection.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (order_id bigint PRIMARY KEY,"
+                    " customer_id bigint NOT NULL, product_id bigint, quantity integer,"
+                    " amount numeric(12, 2), status text, order_date date NOT NULL,"
+                    " updated_at timestamptz NOT NULL)"
+                ).format(target)
+            )
+            with connection.cursor() as cursor:
+                cursor.executemany(
+                    sql.SQL(
+                        "INSERT INTO {} VALUES (%(order_id)s, %(customer_id)s, %(product_id)s,"
+                        " %(quantity)s, %(amount)s, %(status)s, %(order_date)s, %(updated_at)s)"
+                        " ON CONFLICT (order_id) DO NOTHING"
+                    ).format(target),
+                    records,
+                )
+            count = connection.execute(sql.SQL("SELECT count(*) FROM {}").format(target)).fetchone()
+    except psycopg.Error as error:
+        raise SourceError(f"cannot seed {table}: {str(error).strip()}") from error
+    return int(count[0]) if count else 0

@@ -20,15 +20,13 @@ import json
 import os
 from dataclasses import asdict
 
-import psycopg
 import pyarrow as pa
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from psycopg import sql
 
 from flows.core import samples
 from flows.core.artifacts import publish_markdown, publish_table
-from flows.core.errors import ConfigurationError, SourceError
+from flows.core.errors import ConfigurationError
 from flows.core.lineage import fingerprint
 from flows.core.settings import get_settings
 from flows.core.tables import source_bronze
@@ -42,6 +40,7 @@ from flows.etl._ingest import (
     stamped,
 )
 from flows.etl._postgres import (
+    create_sample_orders,
     database_name,
     position_text,
     qualified_name,
@@ -82,35 +81,7 @@ def extract_chunk(
 @task(retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def seed_sample_source(table: str, rows: int) -> int:
     """Create `table` with sample orders if it is missing (a demo source); rows it holds."""
-    schema, name = qualified_name(table)
-    target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name))
-    records = samples.orders(rows).to_pylist()
-    try:
-        with psycopg.connect(source_dsn(), connect_timeout=10) as connection:
-            connection.execute(
-                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
-            )
-            connection.execute(
-                sql.SQL(
-                    "CREATE TABLE IF NOT EXISTS {} (order_id bigint PRIMARY KEY,"
-                    " customer_id bigint NOT NULL, product_id bigint, quantity integer,"
-                    " amount numeric(12, 2), status text, order_date date NOT NULL,"
-                    " updated_at timestamptz NOT NULL)"
-                ).format(target)
-            )
-            with connection.cursor() as cursor:
-                cursor.executemany(
-                    sql.SQL(
-                        "INSERT INTO {} VALUES (%(order_id)s, %(customer_id)s, %(product_id)s,"
-                        " %(quantity)s, %(amount)s, %(status)s, %(order_date)s, %(updated_at)s)"
-                        " ON CONFLICT (order_id) DO NOTHING"
-                    ).format(target),
-                    records,
-                )
-            count = connection.execute(sql.SQL("SELECT count(*) FROM {}").format(target)).fetchone()
-    except psycopg.Error as error:
-        raise SourceError(f"cannot seed {table}: {str(error).strip()}") from error
-    return int(count[0]) if count else 0
+    return create_sample_orders(source_dsn(), table, samples.orders(rows).to_pylist())
 
 
 @flow(

@@ -89,14 +89,21 @@ def erasure_records(
 
 
 @task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
-def erase(table: Table, column: str, subject_id: int) -> TableErasure | None:
-    """Delete the subject's rows and vacuum the files that held them; None if no such column."""
-    if not lake.exists(table):
-        return None
-    schema = lake.scan(table).collect_schema()
-    if column not in schema:
-        return None
-    deleted = lake.delete(table, where={column: subject_value(schema[column], subject_id)})
+def holding_tables(candidates: list[Table], column: str) -> list[tuple[Table, pl.DataType]]:
+    """The candidates that exist and have `column`, with the column's stored type."""
+    found = []
+    for table in candidates:
+        if lake.exists(table):
+            schema = lake.scan(table).collect_schema()
+            if column in schema:
+                found.append((table, schema[column]))
+    return found
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+def erase(table: Table, column: str, value: int | str) -> TableErasure:
+    """Delete the subject's rows and vacuum the files that held them."""
+    deleted = lake.delete(table, where={column: value})
     # Retention 0 with the safety check off: the only way to make deleted rows unrecoverable.
     # It also ends time travel for this table; run erasures when no writer is active.
     removed = lake.vacuum(table, retention_hours=0, enforce_retention=False)
@@ -119,8 +126,12 @@ def forget_subject(
     """Erase `customer_id` everywhere and record who asked for it."""
     logger = get_run_logger()
     candidates = erasure_candidates(CATALOG, SUBJECT_COLUMN)
-    futures = erase.map(candidates, column=SUBJECT_COLUMN, subject_id=customer_id)
-    erasures = [result for result in futures.result() if result is not None]
+    holders = holding_tables(candidates, SUBJECT_COLUMN)
+    futures = [
+        erase.submit(table, SUBJECT_COLUMN, subject_value(stored, customer_id))
+        for table, stored in holders
+    ]
+    erasures = [future.result() for future in futures]
     run = current_run()
     erased_at = datetime.now(UTC)
     reference = subject_ref(SUBJECT_COLUMN, customer_id)
