@@ -281,3 +281,33 @@ def test_test_prefect_script_explains_a_missing_compose_plugin_or_engine():
     )
     assert result.returncode == 1
     assert expected in result.stderr
+
+
+def test_healthchecks_probe_the_ports_the_services_listen_on(stack):
+    from prefect.settings.models.worker import WorkerWebserverSettings
+
+    services = stack["services"]
+    server_port = services["prefect-server"]["environment"]["PREFECT_SERVER_API_PORT"]
+    assert f":{server_port}/api/health" in " ".join(
+        services["prefect-server"]["healthcheck"]["test"]
+    )
+    assert "--with-healthcheck" in (DOCKER / "bin" / "worker.sh").read_text()
+    worker_port = WorkerWebserverSettings().port
+    assert f":{worker_port}/health" in " ".join(services["worker"]["healthcheck"]["test"])
+    s3_command = services["s3"]["command"]
+    s3_port = s3_command[s3_command.index("--port") + 1].lstrip(":")
+    health_path = s3_command[s3_command.index("--health") + 1]
+    assert f":{s3_port}{health_path}" in " ".join(services["s3"]["healthcheck"]["test"])
+    assert services["worker"]["environment"]["AWS_ENDPOINT_URL"].endswith(f":{s3_port}")
+
+
+def test_worker_build_context_sends_every_file_the_dockerfile_copies():
+    allowed = {
+        line[1:].strip().rstrip("/")
+        for line in (DOCKER / "Dockerfile.dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    }
+    for line in DOCKERFILE.read_text().splitlines():
+        if line.startswith("COPY ") and "--from" not in line:
+            for source in line.split()[1:-1]:
+                assert source.rstrip("/") in allowed, f"{source} is excluded from the build context"
