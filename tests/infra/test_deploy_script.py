@@ -27,8 +27,8 @@ POOL = "deploy-script-test"
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # The worker restart a commit ships: the healthy one starts a real worker on the pool, the
-# broken one (a commit whose worker cannot start) exits without one.
-RESTART_WORKER = """\
+# broken one (a commit whose worker cannot start) stops the old worker and starts none.
+STOP_PREVIOUS_WORKER = """\
 #!/usr/bin/env bash
 set -euo pipefail
 if [ -f "$WORKER_PID_FILE" ]; then
@@ -36,19 +36,16 @@ if [ -f "$WORKER_PID_FILE" ]; then
   kill "$pid" 2>/dev/null || true
   for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 fi
+"""
+RESTART_WORKER = (
+    STOP_PREVIOUS_WORKER
+    + """\
 nohup "$DEPLOY_VENV/bin/python" -m prefect worker start --pool "$DEPLOY_WORK_POOL" \\
   --type process </dev/null >>"$WORKER_LOG" 2>&1 &
 echo $! >"$WORKER_PID_FILE"
 """
-BROKEN_RESTART_WORKER = """\
-#!/usr/bin/env bash
-if [ -f "$WORKER_PID_FILE" ]; then
-  pid="$(cat "$WORKER_PID_FILE")"
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-fi
-echo "worker: ImportError in this commit" >&2
-"""
+)
+BROKEN_RESTART_WORKER = STOP_PREVIOUS_WORKER + 'echo "worker: ImportError in this commit" >&2\n'
 
 
 def git(repo: Path, *args: str) -> str:
@@ -120,7 +117,8 @@ def host(tmp_path_factory: pytest.TempPathFactory, prefect_api: str) -> Iterator
     clone = root / "repo"
     subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True)
 
-    # A venv like the host's that sees this project's packages (pip included) instead of downloading them.
+    # A venv like the host's that sees this project's packages (pip included) through a .pth
+    # file instead of downloading them; pip still builds the probe project in isolation.
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     site = next((venv / "lib").glob("python3.*")) / "site-packages"
