@@ -155,6 +155,7 @@ def random_events(rng, start_minute, end_minute, count, first_id):
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_windowed_metrics_equal_a_brute_force_recomputation(any_lake, prefect_api):
     rng = np.random.default_rng(1)
     run = realtime_analytics

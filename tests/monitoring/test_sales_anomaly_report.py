@@ -205,7 +205,7 @@ def test_a_rejected_report_is_not_published(local_lake, prefect_api):
 @pytest.mark.integration
 def test_an_unanswered_report_times_out_unpublished(local_lake, prefect_api):
     planted_orders()
-    state = sales_anomaly_report(approval_timeout_seconds=3, return_state=True)
+    state = sales_anomaly_report(approval_timeout_seconds=1, return_state=True)
 
     assert state.is_failed()  # an unreviewed report raises the failure alert
     assert published().is_empty()
