@@ -8,12 +8,13 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from flows.core import lake
+from flows.core import lake, samples
 from flows.core.tables import (
     EVENT_WINDOW_METRICS,
     EVENT_WINDOW_TOP_PRODUCTS,
     EVENTS,
     LATE_EVENTS,
+    ORDERS,
     STREAM_OFFSETS,
 )
 from flows.monitoring.realtime_analytics import consumer_name, realtime_analytics
@@ -116,6 +117,25 @@ def test_affected_windows_and_their_events():
     assert windows == [T0, at(5)]
     assert frame.filter(in_windows(windows, 5))["event_id"].to_list() == [1, 2, 3]
     assert frame.filter(in_windows([], 5)).is_empty()
+
+
+def test_appended_since_reads_only_the_files_of_later_commits(local_lake):
+    orders = samples.orders(300)
+    lake.append(ORDERS, orders.slice(0, 100))  # version 0
+    lake.append(ORDERS, orders.slice(100, 100))  # version 1
+    lake.append(ORDERS, orders.slice(200, 100))  # version 2
+
+    def ids(frame):
+        return sorted(frame["order_id"].to_list())
+
+    assert ids(lake.appended_since(ORDERS, -1)) == list(range(1, 301))
+    assert ids(lake.appended_since(ORDERS, 0)) == list(range(101, 301))
+    middle = lake.appended_since(ORDERS, 0, until=1)
+    assert ids(middle) == list(range(101, 201))
+    # Partition values live in the folder names, not the files: they are read back as well.
+    dates = middle.sort("order_id")["order_date"].to_list()
+    assert dates == orders.slice(100, 100)["order_date"].to_pylist()
+    assert lake.appended_since(ORDERS, 2).is_empty()
 
 
 def brute_force(all_events, too_late_ids):
