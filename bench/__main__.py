@@ -32,9 +32,6 @@ BUSY_SHARE = 0.10
 
 def run_case(ctx: Context, case: Case) -> list[CaseResult]:
     """The case at each of its scales; a failing scale is recorded as an error, not raised."""
-    if case.pending:
-        return [CaseResult(case.id, case.title, 0, "", case.target, note=case.pending)]
-    assert case.run is not None
     results = []
     for scale in case.scales(ctx):
         ctx.say(f"case {case.id} ({case.title}) at {report.rows(scale)}")

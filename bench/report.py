@@ -115,13 +115,13 @@ def render(results: dict[str, Any]) -> str:
     for case in results["cases"]:
         ratios = "; ".join(f"{name} {_ratio(v)}x" for name, v in case["ratios"].items())
         verdicts = "<br>".join(_check(check) for check in case["checks"])
-        outcome = case["summary"] or case["note"] or case["error"].splitlines()[0]
+        outcome = case["summary"] or f"error: {case['error'].splitlines()[0]}"
         status = case["status"] if case["status"] != "missed" else "**missed**"
         lines.append(
             f"| {case['case']} | {case['title']} | {rows(case['scale'])} | {outcome} | {ratios} |"
             f" {verdicts or case['target']} | {status} |"
         )
-    notes = [c for c in results["cases"] if c["note"] and c["summary"]]
+    notes = [c for c in results["cases"] if c["note"]]
     if notes:
         lines += ["", *(f"- Case {c['case']}: {c['note']}" for c in notes)]
     lines += [

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bench.harness import Check, Context, Outcome
 
 VARIANTS = "bench.variants.analytics"
-PANDAS_FRAUD_ROWS = 200_000
+PANDAS_FRAUD_ROWS = 100_000
 """groupby().apply costs the same per account at any scale; beyond this it only burns minutes."""
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pyarrow.csv as pcsv
 
+from bench.worker import peak_rss_kib
 from flows.core import lake, storage
 from flows.core.lineage import current_run
 from flows.core.settings import get_settings
@@ -34,15 +35,24 @@ def ingest_delivery(file: LandingFile, batch_rows: int | None) -> Conformed:
     parsed = ingest_file(file, run_id=current_run().id, batch_rows=batch_rows)
     if parsed.status != "bronze":
         raise RuntimeError(f"{file.path} was not ingested: {parsed.status} {parsed.error}")
+    _BRONZE_PEAKS.append(peak_rss_kib())
     return conform_file(file, batch_rows=batch_rows)
 
 
+_BRONZE_PEAKS: list[int] = []
+"""The process's peak RSS right after each bronze stage: what parsing alone needed."""
+
+
 def summary(results: list[Conformed]) -> dict[str, Any]:
+    """Row counts of a run, and its peak after the bronze stages (then forgotten)."""
+    bronze_peak = max(_BRONZE_PEAKS, default=0)
+    _BRONZE_PEAKS.clear()
     return {
         "rows": sum(c.bronze_rows for c in results),
         "valid": sum(c.valid for c in results),
         "rejected": sum(c.quarantined for c in results),
         "silver_rows": lake.read(ORDERS, columns=["order_id"]).height,
+        "peak_after_bronze_mb": round(bronze_peak / 1024),
     }
 
 
