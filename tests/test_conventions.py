@@ -115,3 +115,15 @@ def test_readme_commands_name_files_and_targets_that_exist(readme):
             assert (REPO_ROOT / path).exists(), (
                 f"{readme.name}: `{line}` names {path}, which is missing"
             )
+
+
+def test_every_setting_is_documented_in_the_readme():
+    from flows.core.settings import LakeSettings
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    undocumented = [
+        f"LAKE_{name.upper()}"
+        for name in LakeSettings.model_fields
+        if f"`LAKE_{name.upper()}`" not in readme
+    ]
+    assert undocumented == []
