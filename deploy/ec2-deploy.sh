@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2329  # most functions run through step and wait_for
 # Deploy one commit of this repository to the Prefect host, or leave the previous one running.
 #
 #   deploy/ec2-deploy.sh <commit-or-ref>
@@ -66,7 +67,6 @@ workers() { # the pool's workers as JSON
   api POST "/work_pools/${WORK_POOL}/workers/filter" '{}'
 }
 
-# shellcheck disable=SC2329 # called through wait_for
 new_worker_online() { # new_worker_online <workers JSON from before the restart>
   workers | "$VENV/bin/python" -c '
 import json, sys
@@ -101,16 +101,29 @@ install_project() { # install the checkout from the lock, unless pyproject.toml 
     printf '%s\n' "$wanted" >"$stamp"
 }
 
+prefect_deploy() { # every deployment in the checkout's prefect.yaml
+  (cd "$REPO_DIR" && "$VENV/bin/python" -m prefect --no-prompt deploy --all)
+}
+
+step() { # step <what> <command...>: run one step; on failure, say which
+  local what="$1"
+  shift
+  "$@" || {
+    log "failed: ${what}"
+    return 1
+  }
+}
+
 deploy() { # deploy <commit>: every step for one commit; non-zero on the first failure
   local commit="$1" before
   log "deploying ${commit}"
-  git -C "$REPO_DIR" checkout --quiet --force --detach "$commit" &&
-    install_project &&
+  step "git checkout" git -C "$REPO_DIR" checkout --quiet --force --detach "$commit" &&
+    step "pip install" install_project &&
     wait_for "no answer from ${PREFECT_API_URL}/health" api GET /health &&
-    ensure_pool &&
-    (cd "$REPO_DIR" && "$VENV/bin/python" -m prefect --no-prompt deploy --all) &&
+    step "work pool ${WORK_POOL}" ensure_pool &&
+    step "prefect deploy --all" prefect_deploy &&
     before="$(workers)" &&
-    bash -c "$RESTART_CMD" 9>&- &&
+    step "worker restart (${RESTART_CMD})" bash -c "$RESTART_CMD" 9>&- &&
     wait_for "no new worker polling '${WORK_POOL}'" new_worker_online "$before"
 }
 
