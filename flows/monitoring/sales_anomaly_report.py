@@ -18,6 +18,7 @@ Resume a paused run from the UI (Resume, fill in the form) or from Python:
 from __future__ import annotations
 
 import argparse
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -187,7 +188,11 @@ def main() -> None:
         help="seconds to wait for an approval before giving up",
     )
     parser.add_argument(
-        "--auto-approve", action="store_true", help="publish without asking (unattended local runs)"
+        "--auto-approve",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="publish without asking; default: yes with Prefect's temporary server (it has no UI"
+        " to approve in), no when PREFECT_API_URL names a server",
     )
     parser.add_argument(
         "--seed-rows",
@@ -199,7 +204,11 @@ def main() -> None:
     sales_anomaly_report(
         z_threshold=args.z_threshold,
         approval_timeout_seconds=args.approval_timeout,
-        auto_approve=args.auto_approve,
+        auto_approve=(
+            args.auto_approve
+            if args.auto_approve is not None
+            else not os.environ.get("PREFECT_API_URL")
+        ),
         seed_rows=args.seed_rows,
     )
 
