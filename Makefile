@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PY_SOURCES := flows tests terraform
 # checkov pins packaging/networkx/cachetools below ours, so it has a venv of its own.
 CHECKOV := $(VENV)/tools/checkov/bin/checkov
 
@@ -19,17 +20,19 @@ run: $(STAMP) ## run the main example flow on the zero-config defaults
 	$(BIN)/python flows/examples/basic_etl_pipeline.py
 
 test: $(STAMP) $(CHECKOV) ## lint, type check and the whole test suite
-	$(BIN)/ruff check flows tests
-	$(BIN)/ruff format --check flows tests
+	$(BIN)/ruff check $(PY_SOURCES)
+	$(BIN)/ruff format --check $(PY_SOURCES)
 	$(BIN)/mypy flows
+	$(BIN)/mypy terraform/main.py terraform/stacks
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check flows tests
-	$(BIN)/ruff format --check flows tests
+	$(BIN)/ruff check $(PY_SOURCES)
+	$(BIN)/ruff format --check $(PY_SOURCES)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy flows
+	$(BIN)/mypy terraform/main.py terraform/stacks
 
 lock: ## re-resolve requirements.lock from pyproject.toml
 	$(BIN)/pip install --quiet uv
