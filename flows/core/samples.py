@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+
+from flows.core.http_pages import text_value
 
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 COUNTRIES = ("US", "GB", "DE", "FR", "NL", "ES", "IT", "SE", "PL", "BR", "IN", "JP")
@@ -140,13 +142,6 @@ def order_records(
     """Orders as an API delivers them (JSON, every value a string), plus three malformed rows."""
     table = orders(rows, seed=seed)
     records = [
-        {name: None if value is None else _as_text(value) for name, value in row.items()}
-        for row in table.to_pylist()
+        {name: text_value(value) for name, value in row.items()} for row in table.to_pylist()
     ]
     return records + [dict(r) for r in MALFORMED_ORDER_RECORDS] if malformed else records
-
-
-def _as_text(value: object) -> str:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return str(value)

@@ -23,22 +23,9 @@ from prefect.cache_policies import NO_CACHE
 from flows.core import lake, samples
 from flows.core.artifacts import markdown_table, publish_markdown, publish_table
 from flows.core.contracts import REASON_COLUMN
-from flows.core.http_pages import iterate_pages
+from flows.core.http_pages import iterate_pages, records_table
 from flows.core.lineage import BATCH_COLUMN, current_run, fingerprint, stamp
 from flows.core.tables import DAILY_ORDER_TOTALS, ORDERS
-
-
-def records_to_table(records: list[dict[str, Any]]) -> pa.Table:
-    """Raw records as an all-string Arrow table: bronze keeps what was delivered, bad values too."""
-    columns = list(dict.fromkeys(name for record in records for name in record))
-    return pa.table(
-        {
-            name: pa.array(
-                [None if r.get(name) is None else str(r[name]) for r in records], pa.string()
-            )
-            for name in columns
-        }
-    )
 
 
 def daily_order_totals(orders: pl.DataFrame) -> pl.DataFrame:
@@ -101,7 +88,7 @@ def basic_etl_pipeline(
     )
     source = api_url or f"samples.order_records(rows={rows}, seed={seed})"
     batch_id = fingerprint(source, json.dumps(records, sort_keys=True))
-    raw = stamp(records_to_table(records), source=source, batch_id=batch_id,
+    raw = stamp(records_table(records), source=source, batch_id=batch_id,
                 run_id=current_run().id, ingested_at=datetime.now(UTC))  # fmt: skip
     logger.info("Extracted %d records from %s (batch %s)", raw.num_rows, source, batch_id)
 

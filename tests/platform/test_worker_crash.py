@@ -13,12 +13,12 @@ import pytest
 
 from flows.core import lake
 from flows.core.contracts import Table
+from flows.core.http_pages import records_table
 from flows.core.lineage import BATCH_COLUMN
 from flows.core.tables import DAILY_ORDER_TOTALS, ORDERS
 from flows.examples.basic_etl_pipeline import (
     basic_etl_pipeline,
     daily_order_totals,
-    records_to_table,
 )
 from tests.platform.conftest import BASIC_ETL, Platform, Worker, s3_lake_environment, sample_orders
 
@@ -68,7 +68,7 @@ def test_killed_worker_crashes_the_run_and_a_rerun_ends_with_exactly_the_right_r
     assert rerun["state_type"] == "COMPLETED", platform_worker.log_tail()
 
     records = sample_orders(rows=ROWS)
-    valid, rejects = ORDERS.split(records_to_table(records))
+    valid, rejects = ORDERS.split(records_table(records))
     bronze = lake.read(ORDERS.bronze)
     assert bronze.height == len(records)
     assert bronze[BATCH_COLUMN].n_unique() == 1
