@@ -7,6 +7,7 @@ into bronze (one app-transaction commit), `conform_file` splits it on the contra
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
 from typing import Any
@@ -30,29 +31,44 @@ def landed_orders() -> list[LandingFile]:
     return sorted(files, key=lambda file: file.path)
 
 
+@dataclass
+class _Stages:
+    """Where a run's time went (bronze parse vs conform + merge) and the peak after bronze."""
+
+    bronze_seconds: float = 0.0
+    silver_seconds: float = 0.0
+    bronze_peak_kib: int = 0
+
+
+_stages = _Stages()
+
+
 def ingest_delivery(file: LandingFile, batch_rows: int | None) -> Conformed:
     """One delivery through bronze into silver and quarantine, as the pipeline does it."""
+    started = perf_counter()
     parsed = ingest_file(file, run_id=current_run().id, batch_rows=batch_rows)
     if parsed.status != "bronze":
         raise RuntimeError(f"{file.path} was not ingested: {parsed.status} {parsed.error}")
-    _BRONZE_PEAKS.append(peak_rss_kib())
-    return conform_file(file, batch_rows=batch_rows)
-
-
-_BRONZE_PEAKS: list[int] = []
-"""The process's peak RSS right after each bronze stage: what parsing alone needed."""
+    parsed_at = perf_counter()
+    _stages.bronze_seconds += parsed_at - started
+    _stages.bronze_peak_kib = max(_stages.bronze_peak_kib, peak_rss_kib())
+    conformed = conform_file(file, batch_rows=batch_rows)
+    _stages.silver_seconds += perf_counter() - parsed_at
+    return conformed
 
 
 def summary(results: list[Conformed]) -> dict[str, Any]:
-    """Row counts of a run, and its peak after the bronze stages (then forgotten)."""
-    bronze_peak = max(_BRONZE_PEAKS, default=0)
-    _BRONZE_PEAKS.clear()
+    """Row counts of a run and where its time and memory went (then reset for the next run)."""
+    global _stages
+    stages, _stages = _stages, _Stages()
     return {
         "rows": sum(c.bronze_rows for c in results),
         "valid": sum(c.valid for c in results),
         "rejected": sum(c.quarantined for c in results),
         "silver_rows": lake.read(ORDERS, columns=["order_id"]).height,
-        "peak_after_bronze_mb": round(bronze_peak / 1024),
+        "bronze_seconds": stages.bronze_seconds,
+        "silver_seconds": stages.silver_seconds,
+        "peak_after_bronze_mb": round(stages.bronze_peak_kib / 1024),
     }
 
 
