@@ -269,7 +269,7 @@ def s3_data_pipeline(
     seeded = seed_samples_if_empty(landing, seed_samples)
     if seeded:
         logger.info("Landing was empty: wrote %d sample files under %s/", len(seeded), landing)
-    work = list_landing(landing, sources)
+    work: Plan = _stage("Listing landing files", [list_landing.submit(landing, sources)])[0]
     logger.info("%d new, %d to resume, %d done before, %d ignored", len(work.ingest),
                 len(work.resume), work.already_done, len(work.ignored))  # fmt: skip
 
@@ -321,7 +321,7 @@ def s3_data_pipeline(
         reasons.update(c.reasons)
     publish_table(
         "s3-pipeline-files",
-        files_report(results),
+        files_report(results, work.ignored),
         description=f"{len(results)} files this run; {work.already_done} done before",
     )
     publish_markdown(

@@ -238,8 +238,15 @@ def manifest_rows(results: Iterable[FileResult], run_id: str) -> list[dict[str, 
     ]
 
 
-def files_report(results: Iterable[FileResult]) -> list[dict[str, object]]:
-    """One row per file for the run's table artifact."""
+def files_report(
+    results: Iterable[FileResult], ignored: Iterable[tuple[str, str]] = ()
+) -> list[dict[str, object]]:
+    """One row per file for the run's table artifact, ignored objects with the reason last."""
+    skipped: list[dict[str, object]] = [
+        {"file": path, "format": "", "status": "ignored", "rows parsed": 0, "quarantined": 0,
+         "new columns": "", "error": why}
+        for path, why in ignored
+    ]  # fmt: skip
     return [
         {
             "file": r.file.path,
@@ -251,7 +258,7 @@ def files_report(results: Iterable[FileResult]) -> list[dict[str, object]]:
             "error": r.error or "",
         }
         for r in results
-    ]
+    ] + skipped
 
 
 def drift_report(results: Iterable[FileResult]) -> str:

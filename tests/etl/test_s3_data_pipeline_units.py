@@ -33,6 +33,7 @@ from flows.etl.s3_data_pipeline_transforms import (
     customer_lifetime_value,
     daily_category_revenue,
     drift_report,
+    files_report,
     landing_files,
     missing_required,
     new_columns,
@@ -327,3 +328,12 @@ def test_sample_files_are_deterministic_and_cover_every_format():
     assert files == sample_files(200, seed=1)
     assert {file_format(name) for name in files} == {"csv", "jsonl", "json", "parquet"}
     assert gzip.decompress(files["orders/2024-01-orders.csv.gz"]).startswith(b'"order_id",')
+
+
+def test_files_report_has_a_row_per_file_and_per_ignored_object():
+    file = LandingFile("landing/orders/a.csv", "orders", 1, "t", "csv")
+    rows = files_report([FileResult(file, "done", 3, quarantined=1)], [("landing/x.csv", "why")])
+    assert [(r["file"], r["status"], r["rows parsed"], r["error"]) for r in rows] == [
+        ("landing/orders/a.csv", "done", 3, ""),
+        ("landing/x.csv", "ignored", 0, "why"),
+    ]
