@@ -55,11 +55,13 @@ After=network-online.target
 [Service]
 User=prefect
 Group=prefect
+Environment=PATH=${VENV}/bin:/usr/local/bin:/usr/bin
 Environment=PREFECT_HOME=${STATE_DIR}/server
-Environment=PREFECT_SERVER_ANALYTICS_ENABLED=false
+Environment=PREFECT_SERVER_API_HOST=127.0.0.1
+Environment=PREFECT_SERVER_API_PORT=${UI_PORT}
 Environment=PREFECT_UI_API_URL=http://localhost:${UI_PORT}/api
 EnvironmentFile=${CONF_DIR}/prefect-auth.env
-ExecStart=${VENV}/bin/prefect server start --host 127.0.0.1 --port ${UI_PORT}
+ExecStart=${REPO_DIR}/docker/bin/prefect-server.sh
 Restart=on-failure
 RestartSec=5
 NoNewPrivileges=true
@@ -88,7 +90,7 @@ Environment=LAKE_URI=${LAKE_URI}
 Environment=AWS_REGION=${REGION}
 Environment=AWS_DEFAULT_REGION=${REGION}
 EnvironmentFile=${CONF_DIR}/prefect-auth.env
-ExecStart=${VENV}/bin/prefect worker start --pool ${WORK_POOL} --type process
+ExecStart=${REPO_DIR}/docker/bin/worker.sh
 Restart=always
 RestartSec=5
 NoNewPrivileges=true

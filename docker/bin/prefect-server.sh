@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The Prefect API and UI. The compose service and tests/platform start the server through
-# this script (an EC2 unit can too).
+# The Prefect API and UI. The compose service, the EC2 unit and tests/platform start the server through
+# this script.
 # Needs PREFECT_SERVER_API_AUTH_STRING (user:password; clients send it as
 # PREFECT_API_AUTH_STRING). PREFECT_API_DATABASE_CONNECTION_URL picks the database
 # (postgresql+asyncpg://... in compose; unset means SQLite under PREFECT_HOME). Host and port

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A worker on the process work pool every deployment in prefect.yaml targets. The compose
-# service and tests/platform start the worker through this script (an EC2 unit can too).
+# service, the EC2 unit and tests/platform start the worker through this script.
 # Needs: PREFECT_API_URL, PREFECT_API_AUTH_STRING, LAKE_PROJECT_DIR (the checkout the
 # deployments' pull step changes into) and the lake settings (LAKE_URI, AWS_*).
 set -euo pipefail

@@ -293,11 +293,12 @@ def test_user_data_units_configure_prefect_through_environment_lines(stacks):
         "Environment=LAKE_URI=${LAKE_URI}",
         "Environment=PREFECT_API_URL=http://127.0.0.1:${UI_PORT}/api",
         "EnvironmentFile=${CONF_DIR}/prefect-auth.env",
-        "ExecStart=${VENV}/bin/prefect worker start --pool ${WORK_POOL} --type process",
+        "ExecStart=${REPO_DIR}/docker/bin/worker.sh",  # the compose worker's command
     ):
         assert line in worker
     server = script[script.index("prefect-server.service <<UNIT") : script.index(worker)]
-    assert "prefect server start --host 127.0.0.1" in server
+    assert "ExecStart=${REPO_DIR}/docker/bin/prefect-server.sh" in server  # compose's command
+    assert "Environment=PREFECT_SERVER_API_HOST=127.0.0.1" in server
     assert "EnvironmentFile=${CONF_DIR}/prefect-auth.env" in server
     assert "prefect config set" not in script
     assert 'WORK_POOL="lake-process"' in script
