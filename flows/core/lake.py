@@ -283,14 +283,17 @@ def append_once(table: Table, data: pa.Table | pa.RecordBatchReader, *, app_id: 
     exactly one copy lands. An exception raised while reading `data` aborts the commit and is
     re-raised as it was.
     """
-    if committed(table, app_id):
-        return WriteResult(table.path, "NOOP", version(table), 0)
+    # Check and write against one snapshot: a commit of `app_id` after it is a conflict, while
+    # a fresh snapshot taken by the write could already hold it and append a second copy.
+    snapshot = open_table(table) if exists(table) else None
+    if snapshot is not None and snapshot.transaction_version(app_id) is not None:
+        return WriteResult(table.path, "NOOP", int(snapshot.version()), 0)
     counted = _CountedBatches(data if isinstance(data, pa.RecordBatchReader) else data.to_reader())
     arguments: dict[str, Any] = {
         "mode": "append",
         "partition_by": list(table.partition_by) or None,
         "schema_mode": "merge" if table.schema is None else None,
-        "storage_options": storage_options(),
+        "storage_options": None if snapshot is not None else storage_options(),
         "commit_properties": CommitProperties(
             custom_metadata=current_run().commit_metadata(),
             app_transactions=[Transaction(app_id=app_id, version=1)],
@@ -298,7 +301,7 @@ def append_once(table: Table, data: pa.Table | pa.RecordBatchReader, *, app_id: 
     }
     try:
         with _translated_errors(table):
-            write_deltalake(location(table), counted.reader(), **arguments)
+            write_deltalake(snapshot or location(table), counted.reader(), **arguments)
     except Exception:
         if counted.error is not None:
             raise counted.error from None

@@ -102,3 +102,23 @@ def test_gzip_objects_are_stored_as_given_and_streamed_decompressed(any_lake):
         assert stream.read() == b"a,b\n1,2\n"
     with storage.open_input_file("landing/x/a.csv.gz") as handle:
         assert handle.size() == len(packed)
+
+
+def test_a_delivery_committed_between_check_and_write_is_not_appended_twice(
+    local_lake, monkeypatch
+):
+    lake.append_once(RAW, batches(1), app_id="seed")
+    original = lake.open_table
+    raced = []
+
+    def open_then_lose_the_race(table, **kwargs):
+        snapshot = original(table, **kwargs)
+        if not raced:
+            raced.append(True)
+            lake.append_once(RAW, batches(10), app_id="same")  # another writer commits first
+        return snapshot
+
+    monkeypatch.setattr(lake, "open_table", open_then_lose_the_race)
+    with pytest.raises(WriteConflictError, match="another writer committed"):
+        lake.append_once(RAW, batches(10), app_id="same")
+    assert lake.read(RAW).height == 11
