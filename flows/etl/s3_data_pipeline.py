@@ -109,6 +109,7 @@ def conform_file(file: LandingFile, *, batch_rows: int | None = None) -> Conform
     commit is an app transaction of this delivery.
     """
     contract = SOURCES[file.source]
+    lake.create_if_missing(contract)  # then concurrent first merges conflict, never duplicate
     bronze_rows = valid_rows = inserted = updated = 0
     rejected: list[pa.Table] = []
     dates: set[object] = set()
@@ -186,8 +187,6 @@ def ingest(file: LandingFile, run_id: str, batch_rows: int | None) -> FileResult
 @io_task
 def conform_source(files: list[LandingFile], batch_rows: int | None) -> list[Conformed]:
     """A source's deliveries in path order, so equal timestamps resolve the same way every run."""
-    if files:
-        lake.create_if_missing(SOURCES[files[0].source])
     return [conform_file(f, batch_rows=batch_rows) for f in sorted(files, key=lambda f: f.path)]
 
 
