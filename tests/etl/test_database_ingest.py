@@ -116,9 +116,8 @@ def test_position_is_the_last_rows_watermark_and_key():
 
 
 def test_redacted_names_server_and_database_without_credentials():
-    assert (
-        redacted("postgresql://u:s3cret@db.example:6543/sales") == "db.example:6543/sales"
-    )  # pragma: allowlist secret (a fake DSN)
+    dsn = "postgresql://u:s3cret@db.example:6543/sales"  # pragma: allowlist secret (a fake DSN)
+    assert redacted(dsn) == "db.example:6543/sales"
     assert "s3cret" not in redacted("host=h password=s3cret dbname=d")
 
 
@@ -204,9 +203,9 @@ def test_rows_breaking_the_contract_are_quarantined_with_a_reason(
 def test_unreachable_database_is_a_clear_error_and_nothing_moves(
     local_lake, prefect_api, monkeypatch
 ):
-    monkeypatch.setenv(
-        "LAKE_SOURCE_DSN", f"postgresql://postgres:pw@127.0.0.1:{free_port()}/test"
-    )  # pragma: allowlist secret (a fake DSN)
+    closed_port = free_port()
+    dsn = f"postgresql://postgres:pw@127.0.0.1:{closed_port}/test"  # pragma: allowlist secret
+    monkeypatch.setenv("LAKE_SOURCE_DSN", dsn)
     with pytest.raises(
         SourceError, match=r"PostgreSQL source 127\.0\.0\.1:\d+/test is unavailable"
     ) as error:
