@@ -76,6 +76,15 @@ def test_flow_has_a_line_in_flows_readme(path, name, flow):
     assert f"`{path.relative_to(REPO_ROOT / 'flows')}`" in FLOWS_README.read_text()
 
 
+@pytest.mark.parametrize(("path", "name", "flow"), FLOWS, ids=FLOW_IDS)
+def test_flow_is_named_in_the_top_level_readme(path, name, flow):
+    row = f"| `{path.parent.name}/` |"
+    rows = [
+        line for line in (REPO_ROOT / "README.md").read_text().splitlines() if line.startswith(row)
+    ]
+    assert rows and f"`{path.name}`" in rows[0], f"README.md's table of flows lacks {path.name}"
+
+
 @pytest.mark.parametrize("path", FLOW_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_flow_script_answers_help(path, monkeypatch):
     monkeypatch.setattr(sys, "argv", [str(path), "--help"])
