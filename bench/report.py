@@ -121,9 +121,9 @@ def render(results: dict[str, Any]) -> str:
             f"| {case['case']} | {case['title']} | {rows(case['scale'])} | {outcome} | {ratios} |"
             f" {verdicts or case['target']} | {status} |"
         )
-    notes = [c for c in results["cases"] if c["note"]]
+    notes = dict.fromkeys(f"- Case {c['case']}: {c['note']}" for c in results["cases"] if c["note"])
     if notes:
-        lines += ["", *(f"- Case {c['case']}: {c['note']}" for c in notes)]
+        lines += ["", *notes]
     lines += [
         "",
         "## Every measurement",
