@@ -82,7 +82,8 @@ def test_flow_is_named_in_the_top_level_readme(path, name, flow):
     rows = [
         line for line in (REPO_ROOT / "README.md").read_text().splitlines() if line.startswith(row)
     ]
-    assert rows and f"`{path.name}`" in rows[0], f"README.md's table of flows lacks {path.name}"
+    assert rows, f"README.md's table of flows has no row for {path.parent.name}/"
+    assert f"`{path.name}`" in rows[0], f"README.md's table of flows lacks {path.name}"
 
 
 @pytest.mark.parametrize("path", FLOW_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")

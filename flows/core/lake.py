@@ -377,9 +377,7 @@ def merge(table: Table, data: TableData) -> WriteResult:
     arrow = table.deduplicate(_prepared(table, data))
     if arrow.num_rows == 0:
         return WriteResult(table.path, "NOOP", _version_or_minus_one(table), 0)
-    if not exists(table):
-        result = append(table, arrow)
-        return WriteResult(table.path, "WRITE", result.version, result.rows, inserted=result.rows)
+    create_if_missing(table)  # then two first writers conflict instead of both appending
     matched = " AND ".join(f"t.{_identifier(k)} = s.{_identifier(k)}" for k in table.key)
     newer = f"s.{_identifier(table.newest_by)} >= t.{_identifier(table.newest_by)}"
     with _translated_errors(table):

@@ -9,7 +9,7 @@ import pytest
 
 from flows.core import lake
 from flows.core.contracts import Table
-from flows.core.errors import ContractViolation, TableNotFoundError
+from flows.core.errors import ContractViolation, TableNotFoundError, WriteConflictError
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 ITEMS = Table(
@@ -162,3 +162,32 @@ def test_concurrent_appends_on_s3_lose_no_commit(s3_lake):
     assert failures == []
     assert lake.read(ITEMS).height == 1 + writers * per_writer
     assert lake.version(ITEMS) == writers * per_writer
+
+
+@pytest.mark.integration
+def test_two_first_merges_into_a_new_table_on_s3_never_duplicate_keys(s3_lake):
+    """The first merge creates the table empty and then MERGEs, so racing first writers conflict."""
+    outcomes: list[object] = []
+
+    def first_merge() -> None:
+        try:
+            outcomes.append(lake.merge(ITEMS, items([1, 2, 3], [1.0, 2.0, 3.0])))
+        except WriteConflictError as error:
+            outcomes.append(error)
+
+    threads = [threading.Thread(target=first_merge) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(outcomes) == 2
+    assert sorted(lake.read(ITEMS)["id"].to_list()) == [1, 2, 3]
+    assert lake.history(ITEMS)[-1]["operation"] in {"CREATE TABLE", "WRITE"}  # created empty first
+
+
+def test_storage_options_follow_changed_credentials(s3_lake, monkeypatch):
+    rotated = "rotated-key"  # pragma: allowlist secret
+    first = lake.storage_options()["AWS_SECRET_ACCESS_KEY"]
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", rotated)
+    assert first != rotated
+    assert lake.storage_options()["AWS_SECRET_ACCESS_KEY"] == rotated
