@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PY_SOURCES := flows tests terraform
+PY_SOURCES := flows tests terraform bench
 # checkov pins packaging/networkx/cachetools below ours, so it has a venv of its own.
 CHECKOV := $(VENV)/tools/checkov/bin/checkov
 
@@ -23,7 +23,7 @@ test: $(STAMP) $(CHECKOV) ## lint, type check and the whole test suite
 	$(BIN)/ruff check $(PY_SOURCES)
 	$(BIN)/ruff format --check $(PY_SOURCES)
 	$(BIN)/mypy flows
-	$(BIN)/mypy terraform/main.py terraform/stacks
+	$(BIN)/mypy terraform/main.py terraform/stacks bench
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -32,7 +32,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy flows
-	$(BIN)/mypy terraform/main.py terraform/stacks
+	$(BIN)/mypy terraform/main.py terraform/stacks bench
 
 lock: ## re-resolve requirements.lock from pyproject.toml
 	$(BIN)/pip install --quiet uv

@@ -166,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     (results_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (results_dir / "RESULTS.md").write_text(report.render(results))
     ctx.say(f"wrote {results_dir / 'results.json'} and {results_dir / 'RESULTS.md'}")
+    if not args.quick:
+        readme = Path(__file__).resolve().parents[1] / "README.md"
+        readme.write_text(report.with_readme_block(readme.read_text(), results))
+        ctx.say(f"refreshed the benchmark summary in {readme}")
     return 1 if any(case.status == "error" for case in cases) else 0
 
 

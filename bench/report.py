@@ -109,21 +109,8 @@ def render(results: dict[str, Any]) -> str:
         "",
         "## Summary",
         "",
-        "| # | Case | Scale | Result | Compared with baseline | Target | Status |",
-        "|---|---|---|---|---|---|---|",
+        *summary_lines(results),
     ]
-    for case in results["cases"]:
-        ratios = "; ".join(f"{name} {_ratio(v)}x" for name, v in case["ratios"].items())
-        verdicts = "<br>".join(_check(check) for check in case["checks"])
-        outcome = case["summary"] or f"error: {case['error'].splitlines()[0]}"
-        status = case["status"] if case["status"] != "missed" else "**missed**"
-        lines.append(
-            f"| {case['case']} | {case['title']} | {rows(case['scale'])} | {outcome} | {ratios} |"
-            f" {verdicts or case['target']} | {status} |"
-        )
-    notes = dict.fromkeys(f"- Case {c['case']}: {c['note']}" for c in results["cases"] if c["note"])
-    if notes:
-        lines += ["", *notes]
     lines += [
         "",
         "## Every measurement",
@@ -140,6 +127,48 @@ def render(results: dict[str, Any]) -> str:
                 f" {counted} | {m['peak_rss_mb']:,.0f} | {details} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def summary_lines(results: dict[str, Any]) -> list[str]:
+    """The summary table, one row per case and scale, with each target's verdict, then the notes."""
+    lines = [
+        "| # | Case | Scale | Result | Compared with baseline | Target | Status |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for case in results["cases"]:
+        ratios = "; ".join(f"{name} {_ratio(v)}x" for name, v in case["ratios"].items())
+        verdicts = "<br>".join(_check(check) for check in case["checks"])
+        outcome = case["summary"] or f"error: {case['error'].splitlines()[0]}"
+        status = case["status"] if case["status"] != "missed" else "**missed**"
+        lines.append(
+            f"| {case['case']} | {case['title']} | {rows(case['scale'])} | {outcome} | {ratios} |"
+            f" {verdicts or case['target']} | {status} |"
+        )
+    notes = dict.fromkeys(f"- Case {c['case']}: {c['note']}" for c in results["cases"] if c["note"])
+    return [*lines, "", *notes] if notes else lines
+
+
+README_START = "<!-- bench:summary:start (written by `make bench`) -->"
+README_END = "<!-- bench:summary:end -->"
+
+
+def readme_block(results: dict[str, Any]) -> str:
+    """The README's copy of the summary, between markers so each full run can refresh it."""
+    host = results["machine"]
+    measured = (
+        f"Measured {results['date']} on {host['cores']} cores and {host['memory_gib']} GiB with"
+        f" `{results['command']}` ({results['duration_s'] / 60:.1f} min; other processes used"
+        f" {results['load']['other_cpu_share']:.0%} of the CPU). Every figure, the machine and"
+        " the method: [bench/RESULTS.md](bench/RESULTS.md)."
+    )
+    return "\n".join([README_START, "", measured, "", *summary_lines(results), "", README_END])
+
+
+def with_readme_block(readme: str, results: dict[str, Any]) -> str:
+    """`readme` with the text between the markers replaced by this run's summary."""
+    start = readme.index(README_START)
+    end = readme.index(README_END) + len(README_END)
+    return readme[:start] + readme_block(results) + readme[end:]
 
 
 def _detail(value: Any) -> str:
