@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -133,6 +134,30 @@ PAUSE_BEFORE_SILVER = textwrap.dedent(
 )
 
 
+class Output:
+    """A process's output lines, collected by a thread while the test goes on."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        self.stream = process.stdout
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._collect, daemon=True)
+        self.reader.start()
+
+    def _collect(self) -> None:
+        for line in self.stream:
+            self.lines.append(line)
+
+    def has(self, text: str) -> bool:
+        return any(text in line for line in self.lines)
+
+    def close(self) -> str:
+        """All of the output, once the process has ended."""
+        self.reader.join(timeout=30)
+        self.stream.close()
+        return "".join(self.lines)
+
+
 @pytest.fixture
 def endpoint(tmp_path, monkeypatch):
     moto = RecordedMoto(tmp_path)
@@ -186,12 +211,19 @@ def test_s3_outage_mid_flow_then_exact_rows(endpoint, prefect_api, tmp_path, out
     moto.stop()  # ... and so does the server behind it
     go.touch()  # the silver stage now starts against a dead endpoint
     if outage == "shorter than the retries":
-        time.sleep(3)
+        # Back only once the I/O task has met the outage: the clients' own retries
+        # (boto3, object_store) may otherwise ride out a short one unseen.
+        output = Output(flow)
+        deadline = time.monotonic() + 120
+        while not output.has("Retry 1/3"):
+            assert flow.poll() is None, output.close()[-4000:]
+            assert time.monotonic() < deadline, "the I/O task never met the outage"
+            time.sleep(0.1)
         moto.start(replay=True)
         gate.open()
-        output = flow.communicate(timeout=240)[0]
-        assert flow.returncode == 0, output[-4000:]
-        assert "Retry 1/3" in output  # the I/O task did meet the outage
+        flow.wait(timeout=240)
+        assert flow.returncode == 0, output.close()[-4000:]
+        output.close()
         expected_tables_after_recovery()
         return
 
