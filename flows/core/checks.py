@@ -88,18 +88,21 @@ def matches(column: str, pattern: str) -> Matches:
     return Matches(column, pattern)
 
 
+def any_violated(violations: Iterable[tuple[pl.Expr, str]]) -> pl.Expr:
+    """True where a row violates at least one rule (a rule on a null value is not violated)."""
+    conditions = [condition.fill_null(False) for condition, _ in violations]
+    return pl.any_horizontal(conditions) if conditions else pl.repeat(False, pl.len())
+
+
 def reason_expression(violations: Iterable[tuple[pl.Expr, str]]) -> pl.Expr:
-    """One string per row joining every violated rule's message with '; ', null when none."""
-    return joined_reasons(
-        [
-            pl.when(condition.fill_null(False)).then(pl.lit(message))
-            for condition, message in violations
-        ]
-    )
+    """One string per row joining every violated rule's message with '; ', null when none.
 
-
-def joined_reasons(parts: list[pl.Expr]) -> pl.Expr:
-    """Join the non-null parts with '; '; null when every part is null."""
+    Builds a string for every row it is given: filter on `any_violated` first.
+    """
+    parts = [
+        pl.when(condition.fill_null(False)).then(pl.lit(message))
+        for condition, message in violations
+    ]
     if not parts:
         return pl.lit(None, dtype=pl.String)
     joined = pl.concat_str(parts, separator="; ", ignore_nulls=True)

@@ -8,13 +8,15 @@ from typing import Literal
 import polars as pl
 import pyarrow as pa
 
-from flows.core.checks import Check, NotNull, joined_reasons, reason_expression
+from flows.core.checks import Check, NotNull, any_violated, reason_expression
 from flows.core.errors import ContractViolation
 from flows.core.paths import safe_name
 
 Layer = Literal["bronze", "silver", "gold", "quarantine", "_ops"]
 REASON_COLUMN = "_reason"
 LINEAGE_PREFIX = "_"
+_DELIVERED = "delivered:"
+"""Prefix of the flags, beside the typed columns, that a row delivered a value to convert."""
 
 
 @dataclass(frozen=True)
@@ -140,28 +142,26 @@ def split_batch(table: Table, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
     casts = {
         name: _cast_expression(name, raw.schema[name], dtype) for name, dtype in target.items()
     }
-    type_violations = [
-        (pl.col(name).is_not_null() & casts[name].is_null(), f"{name}: not a valid {dtype}")
-        for name, dtype in target.items()
-        if raw.schema[name] != dtype
-    ]
+    converted = [name for name, dtype in target.items() if raw.schema[name] != dtype]
     typed = raw.select(expression.alias(name) for name, expression in casts.items())
-    value_violations = [v for check in table.all_checks() for v in check.violations()]
-    reason = pl.select(
-        joined_reasons(
-            [
-                pl.lit(raw.select(reason_expression(type_violations)).to_series()),
-                pl.lit(typed.select(reason_expression(value_violations)).to_series()),
-            ]
-        )
-    ).to_series()
-    is_rejected = reason.is_not_null()
+    delivered = raw.select(
+        pl.col(name).is_not_null().alias(_DELIVERED + name) for name in converted
+    )
+    checked = pl.concat([typed, delivered], how="horizontal")
+    violations = [
+        (pl.col(_DELIVERED + name) & pl.col(name).is_null(), f"{name}: not a valid {target[name]}")
+        for name in converted
+    ] + [v for check in table.all_checks() for v in check.violations()]
+    is_rejected = checked.select(any_violated(violations)).to_series()
     valid = typed.filter(~is_rejected)
+    reasons = checked.filter(is_rejected).with_columns(
+        reason_expression(violations).alias(REASON_COLUMN)
+    )
     lineage = [c for c in raw.columns if c.startswith(LINEAGE_PREFIX) and c not in target]
     rejects = raw.filter(is_rejected).select(
         *(pl.col(name).cast(pl.String) for name in target),
         *(pl.col(name) for name in lineage),
-        reason.filter(is_rejected).alias(REASON_COLUMN),
+        pl.lit(reasons[REASON_COLUMN]),
     )
     return valid.to_arrow().cast(table.schema), rejects.to_arrow()
 

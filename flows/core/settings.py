@@ -34,6 +34,9 @@ class LakeSettings(BaseSettings):
     """AWS Glue database the S3 data pipeline registers its tables in; unset = no registration."""
     batch_rows: int = 250_000
     """Rows per streaming batch: memory is bounded by this, not by input size."""
+    merge_rows: int = 1_000_000
+    """Valid rows per silver MERGE commit: each commit writes a file per partition it touches,
+    so fewer, larger merges write fewer files; memory grows with it."""
     vacuum_retention_floor_hours: int = 168
     """Vacuum never deletes files younger than this (time travel window) unless forced."""
     source_dsn: SecretStr | None = None

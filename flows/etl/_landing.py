@@ -99,7 +99,7 @@ def decoded_text(values: pa.Array) -> tuple[pa.Array, list[bool]]:
 def text_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     """`batch` with every column as text in `schema`'s order; rows with bad bytes get `_error`."""
     columns: dict[str, pa.Array] = {}
-    bad_columns: list[list[str]] = [[] for _ in range(batch.num_rows)]
+    bad_columns: dict[int, list[str]] = {}
     for name in schema.names[:-2]:
         if name not in batch.schema.names:
             columns[name] = pa.nulls(batch.num_rows, pa.string())
@@ -110,9 +110,15 @@ def text_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
             raise SourceError(f"column {name!r} cannot be kept as text: {error}") from error
         for row, is_bad in enumerate(bad):
             if is_bad:
-                bad_columns[row].append(name)
-    errors = [f"not valid UTF-8 in {', '.join(b)}" if b else None for b in bad_columns]
-    columns[ERROR_COLUMN] = pa.array(errors, pa.string())
+                bad_columns.setdefault(row, []).append(name)
+    rows = range(batch.num_rows)
+    columns[ERROR_COLUMN] = (
+        pa.array(
+            [_not_utf8(bad_columns[r]) if r in bad_columns else None for r in rows], pa.string()
+        )
+        if bad_columns
+        else pa.nulls(batch.num_rows, pa.string())
+    )
     columns[RAW_COLUMN] = pa.nulls(batch.num_rows, pa.string())
     return pa.RecordBatch.from_pydict(columns, schema=schema)
 
@@ -216,6 +222,10 @@ def _json_text(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False)
+
+
+def _not_utf8(columns: list[str]) -> str:
+    return f"not valid UTF-8 in {', '.join(columns)}"
 
 
 def _is_utf8(value: bytes) -> bool:

@@ -54,6 +54,7 @@ from flows.etl.s3_data_pipeline_transforms import (
     daily_category_revenue,
     drift_report,
     files_report,
+    grouped_by_rows,
     landing_files,
     manifest_rows,
     missing_required,
@@ -103,24 +104,25 @@ def ingest_file(file: LandingFile, *, run_id: str, batch_rows: int | None = None
 
 
 def conform_file(file: LandingFile, *, batch_rows: int | None = None) -> Conformed:
-    """One delivery's bronze rows into silver (MERGE per batch) and quarantine (one commit).
+    """One delivery's bronze rows into silver (a MERGE per `merge_rows` valid rows) and
+    quarantine (one commit).
 
     Safe to repeat after a crash: the merge keeps the newest row per key and the quarantine
     commit is an app transaction of this delivery.
     """
     contract = SOURCES[file.source]
     lake.create_if_missing(contract)  # then concurrent first merges conflict, never duplicate
-    bronze_rows = valid_rows = inserted = updated = 0
+    valid_rows = inserted = updated = 0
     rejected: list[pa.Table] = []
     dates: set[object] = set()
     customers: set[int] = set()
-    for batch in lake.read_batches(
+    batches = lake.read_batches(
         contract.bronze, where={BATCH_COLUMN: file.batch_id}, batch_rows=batch_rows
-    ):
-        valid, rejects = conformed(contract, pa.Table.from_batches([batch]))
-        bronze_rows += batch.num_rows
+    )
+    splits = (conformed(contract, pa.Table.from_batches([batch])) for batch in batches)
+    for valid, group_rejects in grouped_by_rows(splits, get_settings().merge_rows):
         valid_rows += valid.num_rows
-        rejected.append(rejects)
+        rejected.extend(group_rejects)
         if valid.num_rows:
             merged = lake.merge(contract, valid)
             inserted, updated = inserted + merged.inserted, updated + merged.updated
@@ -132,7 +134,7 @@ def conform_file(file: LandingFile, *, batch_rows: int | None = None) -> Conform
         lake.append_once(contract.quarantine, rejects.to_arrow(), app_id=f"q:{file.batch_id}")
     return Conformed(
         file.batch_id,
-        bronze_rows,
+        valid_rows + rejects.height,
         valid_rows,
         rejects.height,
         inserted,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -160,6 +160,25 @@ def conformed(contract: Table, bronze: pa.Table) -> tuple[pa.Table, pa.Table]:
     )
     everything = pl.concat([_frame(rejects), unparsed], how="diagonal_relaxed")
     return valid, everything.to_arrow()
+
+
+def grouped_by_rows(
+    splits: Iterable[tuple[pa.Table, pa.Table]], rows: int
+) -> Iterator[tuple[pa.Table, list[pa.Table]]]:
+    """Consecutive (valid, rejects) splits as (valid rows concatenated, their rejects), each
+    group closed once it holds at least `rows` valid rows; the last one may hold fewer."""
+    valid: list[pa.Table] = []
+    rejects: list[pa.Table] = []
+    held = 0
+    for batch_valid, batch_rejects in splits:
+        valid.append(batch_valid)
+        rejects.append(batch_rejects)
+        held += batch_valid.num_rows
+        if held >= rows:
+            yield pa.concat_tables(valid), rejects
+            valid, rejects, held = [], [], 0
+    if valid:
+        yield pa.concat_tables(valid), rejects
 
 
 def stamped_batches(

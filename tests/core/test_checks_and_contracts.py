@@ -111,6 +111,21 @@ def test_split_accounts_for_every_row():
     assert rejects.num_rows == 2
 
 
+def test_split_of_typed_rows_under_a_contract_without_checks_rejects_none():
+    plain = Table("plain", "silver", pa.schema([("n", pa.int64()), ("label", pa.string())]))
+    valid, rejects = plain.split(pa.table({"n": [1, None], "label": ["a", "b"]}))
+    assert valid.to_pydict() == {"n": [1, None], "label": ["a", "b"]}
+    assert rejects.num_rows == 0
+    assert REASON_COLUMN in rejects.column_names
+
+
+def test_split_reports_a_bad_type_before_a_failed_check_of_another_column():
+    _, rejects = ORDERS_LIKE.split(raw(order_date=["someday"], status=["lost"]))
+    assert rejects.column(REASON_COLUMN).to_pylist() == [
+        "order_date: not a valid Date; status: not one of placed, shipped"
+    ]
+
+
 def test_missing_required_column_is_a_clear_error():
     with pytest.raises(ContractViolation, match=r"missing required column\(s\) \['order_id'\]"):
         ORDERS_LIKE.split(raw().drop_columns(["order_id"]))

@@ -34,6 +34,7 @@ from flows.etl.s3_data_pipeline_transforms import (
     daily_category_revenue,
     drift_report,
     files_report,
+    grouped_by_rows,
     landing_files,
     missing_required,
     new_columns,
@@ -270,6 +271,20 @@ ORDERS_FRAME = pl.DataFrame(
         "status": ["placed", "shipped", "cancelled", "placed"],
     }
 )
+
+
+def test_grouped_by_rows_closes_a_group_at_the_row_count_and_keeps_every_reject():
+    def split(valid, rejected):
+        return pa.table({"n": pa.array(range(valid), pa.int64())}), pa.table({"r": [0] * rejected})
+
+    groups = list(
+        grouped_by_rows([split(3, 1), split(0, 2), split(2, 0), split(4, 1), split(1, 0)], 5)
+    )
+    assert [(valid.num_rows, [r.num_rows for r in rejects]) for valid, rejects in groups] == [
+        (5, [1, 2, 0]),
+        (5, [1, 0]),
+    ]
+    assert list(grouped_by_rows([], 5)) == []
 
 
 def test_daily_category_revenue_excludes_cancelled_and_names_unknown_products():
