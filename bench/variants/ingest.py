@@ -2,7 +2,8 @@
 
 The lake's path is the S3 data pipeline's own per-file functions: `ingest_file` streams a delivery
 into bronze (one app-transaction commit), `conform_file` splits it on the contract into silver
-(a MERGE per `LAKE_MERGE_ROWS` valid rows) and quarantine. Each variant reads the same files from `landing/orders/`.
+(a MERGE per `LAKE_MERGE_ROWS` valid rows) and quarantine. Each variant reads the same files
+from `landing/orders/`.
 """
 
 from __future__ import annotations
