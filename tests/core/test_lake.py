@@ -140,6 +140,26 @@ def test_sql_literal_quotes_values(value, literal):
     assert lake.sql_literal(value) == literal
 
 
+def test_key_ranges_bound_orderable_keys_by_the_source_values():
+    data = pa.table(
+        {
+            "id": pa.array([5, 2, 9], pa.int64()),
+            "name": ["b", "a'", "c"],
+            "day": [date(2024, 1, 3), date(2024, 1, 1), None],
+            "score": [1.0, 2.0, 3.0],
+            "empty": pa.nulls(3, pa.int64()),
+        }
+    )
+    assert lake.key_ranges(data, ["id", "name", "day", "score", "empty"], alias="t") == [
+        't."id" >= 2',
+        't."id" <= 9',
+        "t.\"name\" >= 'a'''",
+        "t.\"name\" <= 'c'",
+        "t.\"day\" >= '2024-01-01'",
+        "t.\"day\" <= '2024-01-03'",
+    ]
+
+
 @pytest.mark.integration
 def test_concurrent_appends_on_s3_lose_no_commit(s3_lake):
     """delta-rs commits with conditional put on S3; moto enforces it, so this race is real."""
