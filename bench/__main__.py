@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     (results_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (results_dir / "RESULTS.md").write_text(report.render(results))
     ctx.say(f"wrote {results_dir / 'results.json'} and {results_dir / 'RESULTS.md'}")
-    if not args.quick:
+    if not args.quick and results_dir.resolve() == BENCH_DIR.resolve():  # README mirrors it
         readme = Path(__file__).resolve().parents[1] / "README.md"
         readme.write_text(report.with_readme_block(readme.read_text(), results))
         ctx.say(f"refreshed the benchmark summary in {readme}")
