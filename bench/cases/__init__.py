@@ -57,7 +57,6 @@ CASES: tuple[Case, ...] = (
         "Incremental re-run (no new files, 1% new files)",
         "no-new-data re-run ≤ 5% of the first run",
         incremental.rerun_cost,
-        at="smallest",
     ),
     Case(
         "4",

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from flows.core import errors
@@ -127,6 +127,8 @@ def read_batches(
         columns=list(columns) if columns is not None else None,
         filter=functools.reduce(operator.and_, conditions) if conditions else None,
         batch_size=batch_rows or get_settings().batch_rows,
+        batch_readahead=1,  # pyarrow's defaults (16 batches of 4 files) hold millions of rows
+        fragment_readahead=1,
     )
 
 
@@ -294,6 +296,8 @@ def append_once(table: Table, data: pa.Table | pa.RecordBatchReader, *, app_id: 
         "partition_by": list(table.partition_by) or None,
         "schema_mode": "merge" if table.schema is None else None,
         "storage_options": None if snapshot is not None else storage_options(),
+        # row groups of a batch, so a reader streaming it back holds a batch, not ~1M rows
+        "writer_properties": WriterProperties(max_row_group_size=get_settings().batch_rows),
         "commit_properties": CommitProperties(
             custom_metadata=current_run().commit_metadata(),
             app_transactions=[Transaction(app_id=app_id, version=1)],

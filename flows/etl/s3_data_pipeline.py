@@ -41,7 +41,7 @@ from flows.core.tables import (
     TRANSACTIONS,
 )
 from flows.etl import _glue
-from flows.etl._landing import ParseOptions, ParseRestart, initial_block_bytes, text_batches
+from flows.etl._landing import ParseOptions, ParseRestart, text_batches
 from flows.etl._landing_samples import seed_landing
 from flows.etl.s3_data_pipeline_transforms import (
     Conformed,
@@ -52,6 +52,7 @@ from flows.etl.s3_data_pipeline_transforms import (
     conformed,
     customer_lifetime_value,
     daily_category_revenue,
+    distinct_customers,
     drift_report,
     files_report,
     grouped_by_rows,
@@ -82,7 +83,7 @@ def ingest_file(file: LandingFile, *, run_id: str, batch_rows: int | None = None
     if file.format is None:
         return FileResult(file, "failed", error=f"{file.path}: not .csv, .jsonl, .json or .parquet")
     rows = batch_rows or get_settings().batch_rows
-    options = ParseOptions(rows, initial_block_bytes(rows))
+    options = ParseOptions(rows)
     ingested_at = datetime.now(UTC)
     while True:
         try:
@@ -115,7 +116,7 @@ def conform_file(file: LandingFile, *, batch_rows: int | None = None) -> Conform
     valid_rows = inserted = updated = 0
     rejected: list[pa.Table] = []
     dates: set[object] = set()
-    customers: set[int] = set()
+    customers: list[pl.Series] = []
     batches = lake.read_batches(
         contract.bronze, where={BATCH_COLUMN: file.batch_id}, batch_rows=batch_rows
     )
@@ -128,7 +129,7 @@ def conform_file(file: LandingFile, *, batch_rows: int | None = None) -> Conform
             inserted, updated = inserted + merged.inserted, updated + merged.updated
         if contract is ORDERS:
             dates.update(valid.column("order_date").unique().to_pylist())
-            customers.update(valid.column("customer_id").unique().to_pylist())
+            customers.append(pl.Series("customer_id", valid.column("customer_id")).unique())
     rejects = pl.concat([pl.DataFrame(pl.from_arrow(r)) for r in rejected], how="diagonal_relaxed")
     if rejects.height:
         lake.append_once(contract.quarantine, rejects.to_arrow(), app_id=f"q:{file.batch_id}")
@@ -141,15 +142,15 @@ def conform_file(file: LandingFile, *, batch_rows: int | None = None) -> Conform
         updated,
         reason_counts(rejects.to_arrow()),
         frozenset(dates),
-        frozenset(customers),
+        distinct_customers(customers),
     )
 
 
 def refresh_gold(
-    order_dates: set[date], customer_ids: set[int], products_changed: bool
+    order_dates: set[date], customer_ids: pl.Series, products_changed: bool
 ) -> list[lake.WriteResult]:
     """Rebuild the gold days and customers silver changes touched (all days if products did)."""
-    if not lake.exists(ORDERS) or not (order_dates or customer_ids or products_changed):
+    if not lake.exists(ORDERS) or not (order_dates or len(customer_ids) or products_changed):
         return []
     columns = ["order_date", "customer_id", "product_id", "quantity", "amount", "status"]
     days = None if products_changed else pl.col("order_date").is_in(sorted(order_dates))
@@ -159,7 +160,7 @@ def refresh_gold(
         else pl.DataFrame(schema={"product_id": pl.Int64, "category": pl.String})
     )
     by_day = daily_category_revenue(lake.read(ORDERS, columns=columns, where=days), products)
-    touched = pl.col("customer_id").is_in(sorted(customer_ids))
+    touched = pl.col("customer_id").is_in(customer_ids.implode())
     by_customer = customer_lifetime_value(lake.read(ORDERS, columns=columns, where=touched))
     for table in (DAILY_CATEGORY_REVENUE, CUSTOMER_LIFETIME_VALUE):
         lake.create_if_missing(table)
@@ -202,7 +203,7 @@ def record_files(results: list[FileResult], run_id: str) -> lake.WriteResult:
 
 @io_task
 def build_gold(
-    order_dates: set[date], customer_ids: set[int], products_changed: bool
+    order_dates: set[date], customer_ids: pl.Series, products_changed: bool
 ) -> list[lake.WriteResult]:
     return refresh_gold(order_dates, customer_ids, products_changed)
 
@@ -300,13 +301,13 @@ def s3_data_pipeline(
     if done:
         record_files([r for r in results if r.status == "done"], run_id)
 
-    orders_done = [c for c in done.values() if c.order_dates or c.customer_ids]
+    orders_done = [c for c in done.values() if c.order_dates or len(c.customer_ids)]
     products_changed = any(
         c.valid for r in results if r.file.source == "products" and (c := done.get(r.file.batch_id))
     )
     gold = build_gold(
         {d for c in orders_done for d in c.order_dates if isinstance(d, date)},
-        {i for c in orders_done for i in c.customer_ids},
+        distinct_customers([c.customer_ids for c in orders_done]),
         products_changed,
     )
     database = glue_database or get_settings().glue_database

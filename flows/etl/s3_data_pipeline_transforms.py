@@ -77,7 +77,8 @@ class Conformed:
     updated: int
     reasons: Counter[str]
     order_dates: frozenset[object] = frozenset()
-    customer_ids: frozenset[int] = frozenset()
+    customer_ids: pl.Series = field(default_factory=lambda: pl.Series("customer_id", [], pl.Int64))
+    """Distinct; a Series, not a set: a task's parameters are walked element by element."""
 
 
 def landing_files(
@@ -166,19 +167,24 @@ def grouped_by_rows(
     splits: Iterable[tuple[pa.Table, pa.Table]], rows: int
 ) -> Iterator[tuple[pa.Table, list[pa.Table]]]:
     """Consecutive (valid, rejects) splits as (valid rows concatenated, their rejects), each
-    group closed once it holds at least `rows` valid rows; the last one may hold fewer."""
+    group holding at most `rows` valid rows (or one split, if that alone holds more)."""
     valid: list[pa.Table] = []
     rejects: list[pa.Table] = []
     held = 0
     for batch_valid, batch_rejects in splits:
+        if valid and held + batch_valid.num_rows > rows:
+            yield pa.concat_tables(valid), rejects
+            valid, rejects, held = [], [], 0
         valid.append(batch_valid)
         rejects.append(batch_rejects)
         held += batch_valid.num_rows
-        if held >= rows:
-            yield pa.concat_tables(valid), rejects
-            valid, rejects, held = [], [], 0
     if valid:
         yield pa.concat_tables(valid), rejects
+
+
+def distinct_customers(parts: Iterable[pl.Series]) -> pl.Series:
+    """The distinct customer ids of all `parts`."""
+    return pl.concat([pl.Series("customer_id", [], pl.Int64), *parts]).unique().sort()
 
 
 def stamped_batches(

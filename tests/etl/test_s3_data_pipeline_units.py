@@ -273,16 +273,17 @@ ORDERS_FRAME = pl.DataFrame(
 )
 
 
-def test_grouped_by_rows_closes_a_group_at_the_row_count_and_keeps_every_reject():
+def test_grouped_by_rows_holds_at_most_the_row_count_and_keeps_every_reject():
     def split(valid, rejected):
         return pa.table({"n": pa.array(range(valid), pa.int64())}), pa.table({"r": [0] * rejected})
 
-    groups = list(
-        grouped_by_rows([split(3, 1), split(0, 2), split(2, 0), split(4, 1), split(1, 0)], 5)
-    )
+    splits = [split(3, 1), split(0, 2), split(2, 0), split(4, 1), split(7, 0), split(1, 3)]
+    groups = list(grouped_by_rows(splits, 5))
     assert [(valid.num_rows, [r.num_rows for r in rejects]) for valid, rejects in groups] == [
         (5, [1, 2, 0]),
-        (5, [1, 0]),
+        (4, [1]),
+        (7, [0]),
+        (1, [3]),
     ]
     assert list(grouped_by_rows([], 5)) == []
 
