@@ -43,19 +43,23 @@ def window_metrics(events: pl.DataFrame, *, window_minutes: int = 5) -> pl.DataF
 
 def top_products(events: pl.DataFrame, *, window_minutes: int = 5, n: int = 5) -> pl.DataFrame:
     """The `n` products with most events per window (ties: higher value, then lower id)."""
-    return (
+    ranking = ["events", "value_sum", "product_id"]
+    per_product = (
         events.filter(pl.col("product_id").is_not_null())
         .group_by(window_start(window_minutes), "product_id")
         .agg(pl.len().cast(pl.Int64).alias("events"), pl.col("value").sum().alias("value_sum"))
-        .sort(
-            ["window_start", "events", "value_sum", "product_id"],
-            descending=[False, True, True, False],
-        )
-        .with_columns(
-            (pl.int_range(pl.len()).over("window_start") + 1).cast(pl.Int64).alias("rank"),
-            pl.lit(window_minutes, pl.Int64).alias("window_minutes"),
-        )
-        .filter(pl.col("rank") <= n)
+    )
+    # top-n within each window, then sort only those: sorting every (window, product) pair
+    # (nearly one per event) cost 3 s of 5 at 10M events
+    top = (
+        per_product.group_by("window_start")
+        .agg(pl.all().top_k_by(ranking, k=n, reverse=[False, False, True]))
+        .explode(["product_id", "events", "value_sum"])
+        .sort(["window_start", *ranking], descending=[False, True, True, False])
+    )
+    return top.select("window_start", "product_id", "events", "value_sum").with_columns(
+        (pl.int_range(pl.len()).over("window_start") + 1).cast(pl.Int64).alias("rank"),
+        pl.lit(window_minutes, pl.Int64).alias("window_minutes"),
     )
 
 
