@@ -466,19 +466,21 @@ def sql_literal(value: Scalar) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+_ORDERABLE_KINDS = (
+    pa.types.is_integer,
+    pa.types.is_string,
+    pa.types.is_large_string,
+    pa.types.is_date,
+)
+
+
 def key_ranges(data: pa.Table, columns: Sequence[str], *, alias: str) -> list[str]:
     """`alias.k >= lowest AND alias.k <= highest` of each integer, string or date column of
     `data` that holds a value; other types are left out (the range is an optimisation)."""
     ranges = []
     for column in columns:
         kind = data.schema.field(column).type
-        orderable = (
-            pa.types.is_integer,
-            pa.types.is_string,
-            pa.types.is_large_string,
-            pa.types.is_date,
-        )
-        if not any(is_kind(kind) for is_kind in orderable):
+        if not any(is_kind(kind) for is_kind in _ORDERABLE_KINDS):
             continue
         bounds = pc.min_max(data.column(column)).as_py()
         if bounds["min"] is None:

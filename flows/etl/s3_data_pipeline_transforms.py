@@ -77,7 +77,7 @@ class Conformed:
     updated: int
     reasons: Counter[str]
     order_dates: frozenset[object] = frozenset()
-    customer_ids: pl.Series = field(default_factory=lambda: pl.Series("customer_id", [], pl.Int64))
+    customer_ids: pl.Series = field(default_factory=lambda: no_customers())
     """Distinct; a Series, not a set: a task's parameters are walked element by element."""
 
 
@@ -182,9 +182,13 @@ def grouped_by_rows(
         yield pa.concat_tables(valid), rejects
 
 
+def no_customers() -> pl.Series:
+    return pl.Series("customer_id", [], pl.Int64)
+
+
 def distinct_customers(parts: Iterable[pl.Series]) -> pl.Series:
     """The distinct customer ids of all `parts`."""
-    return pl.concat([pl.Series("customer_id", [], pl.Int64), *parts]).unique().sort()
+    return pl.concat([no_customers(), *parts]).unique().sort()
 
 
 def stamped_batches(
