@@ -277,8 +277,11 @@ def s3_data_pipeline(
 
     progress = Progress("s3-pipeline-files", len(work.ingest), "Landing files parsed into bronze")
     results: list[FileResult] = []
-    for future in [ingest.submit(f, run_id, batch_rows) for f in work.ingest]:
-        results += _stage("Ingesting landing files", [future])
+    # One delivery at a time: a streaming write pulls its batches from Python on delta-rs's
+    # runtime while another delta-rs call in this process can block that runtime holding the
+    # GIL; run side by side they deadlocked (seen once in CI).
+    for file in work.ingest:
+        results += _stage("Ingesting landing files", [ingest.submit(file, run_id, batch_rows)])
         progress.advance()
     results += [FileResult(f, "bronze") for f in work.resume]
     if results:
