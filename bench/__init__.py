@@ -5,5 +5,6 @@
 - `variants/`: the measured work, each run by `worker` in a fresh process that times itself and
   reports its own peak RSS;
 - `data`: generated inputs, cached per scale under bench/out/data and reused across runs;
-- `harness`, `report`: running measurements, the Prefect server, results.json and RESULTS.md.
+- `harness`, `report`: running measurements, results.json and RESULTS.md;
+- `servers`: free ports, health waits and the Prefect server, shared with the test suite.
 """

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,8 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-import httpx
-
+from bench.servers import free_port, start_prefect_server, stop
 from bench.worker import ERROR_KEY, PEAK_KEY
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -298,57 +296,19 @@ def _manifest(folder: str, names: list[str]) -> list[str]:
     return [MANIFEST] if MANIFEST in names else []
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def _prefect_server(ctx: Context) -> Iterator[str]:
     """A `prefect server start` on a free port with its own home and SQLite database."""
     home = Path(tempfile.mkdtemp(prefix="bench-prefect-", dir=ctx.work))
-    port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")},
-        "PREFECT_HOME": str(home),
-        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home}/prefect.db",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
-    }
-    prefect = Path(sys.executable).parent / "prefect"
-    api_url = f"http://127.0.0.1:{port}/api"
     started = time.perf_counter()
-    with (home / "server.log").open("wb") as log:
-        process = subprocess.Popen(
-            [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            _wait_for_health(f"{api_url}/health", process)
-            ctx.say(f"  Prefect server on {api_url} up in {time.perf_counter() - started:.1f} s")
-            yield api_url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            shutil.rmtree(home, ignore_errors=True)
-
-
-def _wait_for_health(url: str, process: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise MeasurementError(f"prefect server exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    raise MeasurementError(f"prefect server did not answer {url} within {timeout} s")
+    try:
+        process, api_url = start_prefect_server(home, free_port(), timeout=120)
+    except (RuntimeError, TimeoutError) as error:
+        shutil.rmtree(home, ignore_errors=True)
+        raise MeasurementError(f"prefect server: {error}") from error
+    ctx.say(f"  Prefect server on {api_url} up in {time.perf_counter() - started:.1f} s")
+    try:
+        yield api_url
+    finally:
+        stop(process, timeout=20)
+        shutil.rmtree(home, ignore_errors=True)

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+
+from bench.servers import free_port, start_prefect_server, stop, wait_for_http
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REQUIRE_SERVICES = os.environ.get("LAKE_TEST_REQUIRE_SERVICES") == "1"
@@ -24,37 +22,6 @@ MOTO_CREDENTIALS = {
     "AWS_REGION": "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"{process.args} exited with {process.returncode} before {url} answered"
-            )
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer within {timeout} s")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def drain_prefect_workers() -> None:
@@ -139,37 +106,6 @@ def any_lake(request: pytest.FixtureRequest) -> str:
     if request.param == "local":
         return str(request.getfixturevalue("local_lake"))
     return str(request.getfixturevalue("s3_lake"))
-
-
-def start_prefect_server(home: Path, port: int) -> tuple[subprocess.Popen[bytes], str]:
-    """`prefect server start` on 127.0.0.1:`port` with its SQLite database in `home`; waits for it.
-
-    Starting it again with the same `home` and `port` is a server restart: same database, same URL.
-    """
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(home),
-        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home}/prefect.db",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
-    }
-    env.pop("PREFECT_API_URL", None)
-    prefect = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
-    with (home / "server.log").open("ab") as log:
-        process = subprocess.Popen(
-            [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so a test can kill the whole server
-        )
-    api_url = f"http://127.0.0.1:{port}/api"
-    try:
-        wait_for_http(f"{api_url}/health", process)
-    except BaseException:
-        stop(process)
-        raise
-    return process, api_url
 
 
 @pytest.fixture(scope="session")
