@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from bench.harness import MANIFEST
-from flows.core import samples
+from flows import samples
 
 MALFORMED_SHARE = 0.001
 """Share of rows with a non-numeric amount, the same again with an unknown status."""
@@ -117,8 +117,8 @@ def merge_target(params: dict[str, Any]) -> dict[str, Any]:
     rows = int(params["rows"])
 
     def build(target: Path) -> dict[str, Any]:
+        from flows.catalog import ORDERS
         from flows.core import lake
-        from flows.core.tables import ORDERS
 
         os.environ["LAKE_URI"] = str(target / "lake")
         for chunk in _chunks(rows):
@@ -151,8 +151,8 @@ def many_commits(params: dict[str, Any]) -> dict[str, Any]:
     commits, per_commit = int(params["commits"]), int(params["rows_per_commit"])
 
     def build(target: Path) -> dict[str, Any]:
+        from flows.catalog import EVENTS
         from flows.core import lake
-        from flows.core.tables import EVENTS
 
         os.environ["LAKE_URI"] = str(target / "lake")
         for commit in range(commits):

@@ -1,5 +1,6 @@
 """Conventions the READMEs promise, checked against the code so the docs stay true."""
 
+import ast
 import contextlib
 import importlib
 import io
@@ -52,8 +53,8 @@ def test_flows_are_found():
 
 
 def test_helper_modules_are_private_or_transforms():
-    """A module without a flow is a helper: `_topic.py` or `<flow>_transforms.py`, not a script."""
-    helpers = [p for p in modules() if p not in FLOW_FILES]
+    """A module without a flow is a helper: `_topic.py`, `<flow>_transforms.py` or `tables.py`."""
+    helpers = [p for p in modules() if p not in FLOW_FILES and p.name != "tables.py"]
     assert [
         p.name for p in helpers if not p.name.startswith("_") and not p.stem.endswith("_transforms")
     ] == []
@@ -137,3 +138,48 @@ def test_every_setting_is_documented_in_the_readme():
         if f"`LAKE_{name.upper()}`" not in readme
     ]
     assert undocumented == []
+
+
+def flows_imports(path: Path) -> set[str]:
+    """Every `flows...` name `path` imports (`from flows.x import y` is `flows.x.y`)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("flows")}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("flows"):
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+def allowed_imports(path: Path) -> tuple[str, ...]:
+    """The layering: core imports only core; a category imports core, the catalog, the samples
+    and itself; the catalog imports core and each category's tables module only."""
+    parts = path.relative_to(REPO_ROOT).with_suffix("").parts
+    if parts[1] == "core":
+        return ("flows.core",)
+    if parts[1] == "catalog":
+        return ("flows.core", *(f"flows.{category}.tables" for category in FLOW_DIRS))
+    if parts[1] == "samples":
+        return ("flows.core", "flows.catalog")
+    return ("flows.core", "flows.catalog", "flows.samples", f"flows.{parts[1]}")
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in (REPO_ROOT / "flows").rglob("*.py") if p.name != "__init__.py"),
+    ids=lambda p: str(p.relative_to(REPO_ROOT / "flows")),
+)
+def test_modules_import_only_across_the_allowed_layers(path):
+    allowed = allowed_imports(path)
+    crossing = sorted(
+        module
+        for module in flows_imports(path)
+        if not any(module == a or module.startswith(f"{a}.") for a in allowed)
+    )
+    assert crossing == [], f"{path.name} imports {crossing}; tables meet through flows.catalog"
+
+
+def test_the_layering_check_finds_a_crossing(tmp_path):
+    module = tmp_path / "x.py"
+    module.write_text("from flows.ml.tables import ORDER_FEATURES\nfrom flows import samples\n")
+    assert flows_imports(module) == {"flows.ml.tables.ORDER_FEATURES", "flows.samples"}

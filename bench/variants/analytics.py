@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from flows.core import samples
+from flows import samples
 from flows.etl.stream_enrichment import (
     CUSTOMER_COLUMNS,
     EVENT_COLUMNS,

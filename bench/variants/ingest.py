@@ -16,10 +16,10 @@ from typing import Any
 import pyarrow.csv as pcsv
 
 from bench.worker import peak_rss_kib
+from flows.catalog import ORDERS
 from flows.core import lake, storage
 from flows.core.lineage import current_run
 from flows.core.settings import get_settings
-from flows.core.tables import ORDERS
 from flows.etl.s3_data_pipeline import conform_file, ingest_file
 from flows.etl.s3_data_pipeline_transforms import Conformed, LandingFile, landing_files
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any
 
+from flows.catalog import EVENTS
 from flows.core import lake
-from flows.core.tables import EVENTS
 from flows.monitoring.table_maintenance import maintain
 
 OPENS = 5

@@ -8,8 +8,8 @@ from typing import Any
 import polars as pl
 
 from bench.data import order_updates
+from flows.catalog import ORDERS
 from flows.core import lake
-from flows.core.tables import ORDERS
 
 
 def merge(params: dict[str, Any]) -> dict[str, Any]:

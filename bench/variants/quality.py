@@ -6,7 +6,7 @@ from time import perf_counter
 from typing import Any
 
 from bench.data import orders_with_violations
-from flows.core.tables import ORDERS
+from flows.catalog import ORDERS
 
 
 def gx_suite(params: dict[str, Any]) -> dict[str, Any]:

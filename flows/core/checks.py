@@ -1,4 +1,8 @@
-"""Row checks declared on a table contract, compiled to vectorised Polars expressions."""
+"""Checks declared on a table contract.
+
+Row checks compile to vectorised Polars expressions (the quarantine split); whole-table checks
+(`TableCheck`) are run only by the quality monitor.
+"""
 
 from __future__ import annotations
 
@@ -70,6 +74,42 @@ class Matches:
 
 
 Check = NotNull | Between | OneOf | Matches
+
+
+@dataclass(frozen=True)
+class Unique:
+    """No two rows share a value of `column` (a whole-table check: the monitor runs it)."""
+
+    column: str
+
+
+@dataclass(frozen=True)
+class MeanBetween:
+    """The mean of `column` over the table lies in [low, high]."""
+
+    column: str
+    low: float | None
+    high: float | None
+
+
+@dataclass(frozen=True)
+class MedianBetween:
+    """The median of `column` over the table lies in [low, high]."""
+
+    column: str
+    low: float | None
+    high: float | None
+
+
+@dataclass(frozen=True)
+class Contains:
+    """Every one of `values` appears at least once in `column`."""
+
+    column: str
+    values: frozenset[str]
+
+
+TableCheck = Unique | MeanBetween | MedianBetween | Contains
 
 
 def not_null(*columns: str) -> NotNull:

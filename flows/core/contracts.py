@@ -8,20 +8,34 @@ from typing import Literal
 import polars as pl
 import pyarrow as pa
 
-from flows.core.checks import Check, NotNull, any_violated, reason_expression
+from flows.core.checks import Check, NotNull, TableCheck, any_violated, reason_expression
 from flows.core.errors import ContractViolation
 from flows.core.paths import safe_name
 
 Layer = Literal["bronze", "silver", "gold", "quarantine", "_ops"]
+SourceKind = Literal["postgres", "api"]
+SOURCE_KINDS: tuple[SourceKind, ...] = ("postgres", "api")
+"""Incremental sources besides landing files; each writes a raw table of its own per target."""
+UTC_MICROS = pa.timestamp("us", tz="UTC")
 REASON_COLUMN = "_reason"
 LINEAGE_PREFIX = "_"
 _DELIVERED = "delivered:"
 """Prefix of the flags, beside the typed columns, that a row delivered a value to convert."""
 
 
+def required(name: str, type_: pa.DataType) -> pa.Field:
+    """A column every row must fill."""
+    return pa.field(name, type_, nullable=False)
+
+
 @dataclass(frozen=True)
 class Table:
-    """A Delta table's contract. `schema=None` means schema-on-read (bronze: raw rows, merged)."""
+    """A Delta table's contract. `schema=None` means schema-on-read (bronze: raw rows, merged).
+
+    `ingested` tables are fed with raw deliveries (landing files, database chunks, API pages):
+    each has a bronze copy per kind of source and a quarantine copy for the rows it rejects.
+    `monitor_checks` are what the quality monitor warns about but never reject a row.
+    """
 
     name: str
     layer: Layer
@@ -33,6 +47,8 @@ class Table:
     description: str = ""
     freshness_hours: float | None = None
     tags: tuple[str, ...] = field(default=())
+    ingested: bool = False
+    monitor_checks: tuple[Check | TableCheck, ...] = ()
 
     def __post_init__(self) -> None:
         safe_name(self.name)
@@ -63,6 +79,21 @@ class Table:
             "quarantine",
             description=f"Rows rejected by the {self.path} contract, with {REASON_COLUMN}.",
         )
+
+    def source_bronze(self, kind: SourceKind) -> Table:
+        """Raw rows for this table from one kind of incremental source, typed as delivered."""
+        return Table(
+            f"{self.name}_{kind}",
+            "bronze",
+            description=f"Raw rows for {self.path} from {kind}, as delivered.",
+        )
+
+    def physical_tables(self) -> tuple[Table, ...]:
+        """This table and, when ingested, its bronze copies and its quarantine."""
+        if not self.ingested:
+            return (self,)
+        raw = tuple(self.source_bronze(kind) for kind in SOURCE_KINDS)
+        return (self, self.bronze, *raw, self.quarantine)
 
     def required_columns(self) -> list[str]:
         if self.schema is None:

@@ -3,7 +3,7 @@
 One declaration, two compilers: `flows.core.checks` compiles a contract's checks to Polars
 expressions for the quarantine split; this module compiles the same contract to a GX suite
 (schema -> column existence and types, key -> uniqueness, each check -> its expectation) plus the
-hand-written expectations a per-row contract cannot say (row counts, distributions).
+whole-table checks a per-row contract cannot say (row counts, distributions).
 
     results = validate_dataframe(ORDERS, frame)   # a plain function: suite on a DataFrame
 """
@@ -24,7 +24,18 @@ import polars as pl
 import pyarrow as pa
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
-from flows.core.checks import Between, Check, Matches, NotNull, OneOf
+from flows.core.checks import (
+    Between,
+    Check,
+    Contains,
+    Matches,
+    MeanBetween,
+    MedianBetween,
+    NotNull,
+    OneOf,
+    TableCheck,
+    Unique,
+)
 from flows.core.contracts import Table
 
 Severity = Literal["critical", "warning"]
@@ -143,36 +154,51 @@ def contract_expectations(table: Table) -> list[gxe.Expectation]:
     return [*schema, *key_expectations(table.key), *checks]
 
 
-def _hand_written() -> Mapping[str, tuple[gxe.Expectation, ...]]:
-    return {
-        "silver/customers": (
-            gxe.ExpectColumnValuesToBeUnique(column="email", meta=_meta("warning")),
-        ),
-        "silver/orders": (
-            gxe.ExpectColumnMeanToBeBetween(
-                column="quantity", min_value=1, max_value=20, meta=_meta("warning")
-            ),
-        ),
-        "silver/transactions": (
-            gxe.ExpectColumnMedianToBeBetween(
-                column="amount", min_value=1, max_value=10_000, meta=_meta("warning")
-            ),
-        ),
-        "silver/events": (
-            gxe.ExpectColumnDistinctValuesToContainSet(
-                column="event_type", value_set=["page_view"], meta=_meta("warning")
-            ),
-        ),
-        "gold/daily_order_totals": (
-            gxe.ExpectColumnValuesToBeBetween(column="orders", min_value=1, meta=_meta("warning")),
-        ),
-    }
+def table_check_expectations(check: TableCheck) -> list[gxe.Expectation]:
+    """The GX expectation for one whole-table check, always a warning."""
+    match check:
+        case Unique(column=column):
+            return [gxe.ExpectColumnValuesToBeUnique(column=column, meta=_meta("warning"))]
+        case MeanBetween(column=column, low=low, high=high):
+            return [
+                gxe.ExpectColumnMeanToBeBetween(
+                    column=column, min_value=low, max_value=high, meta=_meta("warning")
+                )
+            ]
+        case MedianBetween(column=column, low=low, high=high):
+            return [
+                gxe.ExpectColumnMedianToBeBetween(
+                    column=column, min_value=low, max_value=high, meta=_meta("warning")
+                )
+            ]
+        case Contains(column=column, values=values):
+            return [
+                gxe.ExpectColumnDistinctValuesToContainSet(
+                    column=column, value_set=sorted(values), meta=_meta("warning")
+                )
+            ]
 
 
-def hand_written_expectations(table: Table) -> list[gxe.Expectation]:
-    """What a per-row contract cannot say: the table is not empty, plus per-table distributions."""
-    not_empty = gxe.ExpectTableRowCountToBeBetween(min_value=1, meta=_meta("critical"))
-    return [not_empty, *_hand_written().get(table.path, ())]
+def monitor_expectations(table: Table) -> list[gxe.Expectation]:
+    """What a per-row contract cannot say: the table is not empty, plus its monitor checks.
+
+    An empty quarantine is good news, so only other layers must hold rows.
+    """
+    not_empty = (
+        []
+        if table.layer == "quarantine"
+        else [gxe.ExpectTableRowCountToBeBetween(min_value=1, meta=_meta("critical"))]
+    )
+    declared = [
+        expectation
+        for check in table.monitor_checks
+        for expectation in (
+            table_check_expectations(check)
+            if isinstance(check, Unique | MeanBetween | MedianBetween | Contains)
+            else check_expectations(check)
+        )
+    ]
+    return [*not_empty, *declared]
 
 
 def suite_name(table: Table) -> str:
@@ -180,11 +206,11 @@ def suite_name(table: Table) -> str:
 
 
 def build_suite(table: Table) -> gx.ExpectationSuite:
-    """The table's GX suite: the contract compiled, then the hand-written expectations."""
+    """The table's GX suite: the contract compiled, then its monitor checks."""
     return gx.ExpectationSuite(
         name=suite_name(table),
-        expectations=[*contract_expectations(table), *hand_written_expectations(table)],
-        meta={"generated_from": f"flows.core.tables contract for {table.path}"},
+        expectations=[*contract_expectations(table), *monitor_expectations(table)],
+        meta={"generated_from": f"the catalog's contract for {table.path}"},
     )
 
 

@@ -16,11 +16,10 @@ import pyarrow as pa
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from flows.catalog import INGEST_STATE
 from flows.core import lake
 from flows.core.contracts import Table
-from flows.core.errors import ConfigurationError
 from flows.core.lineage import BATCH_COLUMN, current_run, stamp
-from flows.core.tables import CATALOG, INGEST_STATE
 
 
 @dataclass(frozen=True)
@@ -41,14 +40,6 @@ class Position:
 
     position: str
     rows: int
-
-
-def silver_table(name: str) -> Table:
-    """The catalog's silver table called `name`; its contract checks what is ingested."""
-    silver = {t.name: t for t in CATALOG if t.layer == "silver"}
-    if name not in silver:
-        raise ConfigurationError(f"unknown target {name!r}: choose one of {sorted(silver)}")
-    return silver[name]
 
 
 def stamped(raw: pa.Table, *, source: str, batch_id: str) -> pa.Table:

@@ -15,7 +15,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from flows.core import samples, storage
+from flows import samples
+from flows.core import storage
 from flows.core.paths import safe_relative
 
 MALFORMED_ORDERS_CSV = (

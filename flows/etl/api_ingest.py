@@ -23,18 +23,17 @@ import httpx
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.core import samples
+from flows import samples
+from flows.catalog import ingested_table
 from flows.core.artifacts import publish_markdown, publish_table
 from flows.core.http_pages import Record, get_page, records_table
 from flows.core.lineage import fingerprint
-from flows.core.tables import source_bronze
 from flows.etl._ingest import (
     Landed,
     Position,
     land,
     read_position,
     save_position,
-    silver_table,
     stamped,
 )
 from flows.etl._sample_api import sample_handler, serve
@@ -89,8 +88,8 @@ def api_ingest(
 ) -> dict[str, int | str]:
     """Ingest `url` (default: a sample orders API served for this run) into `target`."""
     logger = get_run_logger()
-    silver = silver_table(target)
-    bronze = source_bronze(silver, "api")
+    silver = ingested_table(target)
+    bronze = silver.source_bronze("api")
     source = source or (f"api:{url}" if url else SAMPLE_SOURCE)
     server = nullcontext(url) if url else serve(sample_handler(samples.order_records(sample_rows)))
     position = None if full_refresh else read_position(source)

@@ -27,11 +27,12 @@ from prefect.client.schemas.objects import State, TaskRun
 from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from flows.core import lake, samples
+from flows import samples
+from flows.catalog import SCORED_TRANSACTIONS, TRANSACTIONS
+from flows.core import lake
 from flows.core.artifacts import Progress, markdown_table, publish_markdown, publish_table
 from flows.core.errors import ContractViolation, LakeError
 from flows.core.settings import get_settings
-from flows.core.tables import SCORED_TRANSACTIONS, TRANSACTIONS
 
 NIGHT_HOURS = 6
 

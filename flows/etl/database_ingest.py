@@ -24,19 +24,18 @@ import pyarrow as pa
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.core import samples
+from flows import samples
+from flows.catalog import ingested_table
 from flows.core.artifacts import publish_markdown, publish_table
 from flows.core.errors import ConfigurationError
 from flows.core.lineage import fingerprint
 from flows.core.settings import get_settings
-from flows.core.tables import source_bronze
 from flows.etl._ingest import (
     Landed,
     Position,
     land,
     read_position,
     save_position,
-    silver_table,
     stamped,
 )
 from flows.etl._postgres import (
@@ -99,7 +98,7 @@ def database_ingest(
 ) -> dict[str, int | str]:
     """Ingest `table` from LAKE_SOURCE_DSN into the `target` contract, chunk by chunk."""
     logger = get_run_logger()
-    silver = silver_table(target)
+    silver = ingested_table(target)
     source = source_id(database_name(source_dsn()), table)
     limit = batch_rows or get_settings().batch_rows
     if seed_sample_rows:
@@ -115,7 +114,7 @@ def database_ingest(
         if chunk.num_rows == 0:
             break
         batch_id = fingerprint(source, position.position if position else "")
-        result = land(silver, source_bronze(silver, "postgres"), stamped(chunk, source=source,
+        result = land(silver, silver.source_bronze("postgres"), stamped(chunk, source=source,
                       batch_id=batch_id), batch_id)  # fmt: skip
         position = Position(
             encode_position(chunk, watermark_column, key_column),

@@ -19,11 +19,11 @@ import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.catalog import ERASURES, physical_tables
 from flows.core import lake
 from flows.core.artifacts import markdown_table, publish_markdown
 from flows.core.contracts import Table
 from flows.core.lineage import current_run, fingerprint
-from flows.core.tables import CATALOG, ERASURES, INGEST_SOURCE_KINDS, source_bronze
 
 SUBJECT_COLUMN = "customer_id"
 
@@ -38,16 +38,9 @@ class TableErasure:
     table_version: int
 
 
-def erasure_candidates(catalog: Iterable[Table], column: str) -> list[Table]:
-    """Tables declaring `column`, plus their schema-on-read raw siblings (checked at run time)."""
-    found: dict[str, Table] = {}
-    for table in catalog:
-        if table.schema is None or column not in table.schema.names:
-            continue
-        raw = [source_bronze(table, kind) for kind in INGEST_SOURCE_KINDS]
-        for candidate in (table, table.bronze, table.quarantine, *raw):
-            found.setdefault(candidate.path, candidate)
-    return list(found.values())
+def erasure_candidates(tables: Iterable[Table], column: str) -> list[Table]:
+    """Tables that declare `column`, or are schema-on-read (their columns are read at run time)."""
+    return [table for table in tables if table.schema is None or column in table.schema.names]
 
 
 def subject_value(column_type: pl.DataType, subject_id: int) -> int | str:
@@ -125,7 +118,7 @@ def forget_subject(
 ) -> list[TableErasure]:
     """Erase `customer_id` everywhere and record who asked for it."""
     logger = get_run_logger()
-    candidates = erasure_candidates(CATALOG, SUBJECT_COLUMN)
+    candidates = erasure_candidates(physical_tables(), SUBJECT_COLUMN)
     holders = holding_tables(candidates, SUBJECT_COLUMN)
     futures = [
         erase.submit(table, SUBJECT_COLUMN, subject_value(stored, customer_id))

@@ -24,22 +24,20 @@ import pyarrow as pa
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.catalog import (
+    CATALOG,
+    CUSTOMER_LIFETIME_VALUE,
+    DAILY_CATEGORY_REVENUE,
+    LANDING_FILES,
+    ORDERS,
+    PRODUCTS,
+)
 from flows.core import lake, storage
 from flows.core.artifacts import Progress, markdown_table, publish_markdown, publish_table
 from flows.core.contracts import Table
 from flows.core.errors import ContractViolation, LakeError, SourceError
 from flows.core.lineage import BATCH_COLUMN, current_run
 from flows.core.settings import boto3_session, get_settings
-from flows.core.tables import (
-    CUSTOMER_LIFETIME_VALUE,
-    CUSTOMERS,
-    DAILY_CATEGORY_REVENUE,
-    EVENTS,
-    LANDING_FILES,
-    ORDERS,
-    PRODUCTS,
-    TRANSACTIONS,
-)
 from flows.etl import _glue
 from flows.etl._landing import ParseOptions, ParseRestart, text_batches
 from flows.etl._landing_samples import seed_landing
@@ -65,7 +63,7 @@ from flows.etl.s3_data_pipeline_transforms import (
     stamped_batches,
 )
 
-SOURCES: dict[str, Table] = {t.name: t for t in (CUSTOMERS, PRODUCTS, ORDERS, TRANSACTIONS, EVENTS)}
+SOURCES: dict[str, Table] = {t.name: t for t in CATALOG if t.ingested}
 IO_RETRIES = 3
 io_task = task(retries=IO_RETRIES, retry_delay_seconds=[1, 4, 10], cache_policy=NO_CACHE)
 """Lake and landing I/O: transient S3 errors are retried with backoff."""

@@ -23,9 +23,10 @@ import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.core import lake, samples
+from flows import samples
+from flows.catalog import CUSTOMERS, ENRICHED_EVENTS, EVENTS, PRODUCTS
+from flows.core import lake
 from flows.core.artifacts import markdown_table, publish_markdown
-from flows.core.tables import CUSTOMERS, ENRICHED_EVENTS, EVENTS, PRODUCTS
 
 EVENT_COLUMNS = ("event_id", "event_time", "event_type", "value", "customer_id", "product_id")
 PRODUCT_COLUMNS = ("product_id", "name", "category", "price")

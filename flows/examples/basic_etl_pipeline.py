@@ -20,12 +20,13 @@ import pyarrow as pa
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.core import lake, samples
+from flows import samples
+from flows.catalog import DAILY_ORDER_TOTALS, ORDERS
+from flows.core import lake
 from flows.core.artifacts import markdown_table, publish_markdown, publish_table
 from flows.core.contracts import REASON_COLUMN
 from flows.core.http_pages import iterate_pages, records_table
 from flows.core.lineage import BATCH_COLUMN, current_run, fingerprint, stamp
-from flows.core.tables import DAILY_ORDER_TOTALS, ORDERS
 
 
 def daily_order_totals(orders: pl.DataFrame) -> pl.DataFrame:

@@ -10,9 +10,10 @@ import argparse
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.core import lake, samples
+from flows import samples
+from flows.catalog import CUSTOMERS
+from flows.core import lake
 from flows.core.artifacts import publish_table
-from flows.core.tables import CUSTOMERS
 
 
 @task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)

@@ -16,11 +16,11 @@ from typing import Any, TypeVar, cast, get_args
 import polars as pl
 import pyarrow as pa
 
+from flows.catalog import CATALOG, MODEL_REGISTRY
 from flows.core import lake, storage
 from flows.core.contracts import Layer, Table
 from flows.core.errors import ConfigurationError
 from flows.core.settings import REPO_ROOT
-from flows.core.tables import CATALOG, MODEL_REGISTRY
 
 MODEL_FILE = "model.pkl"
 T = TypeVar("T")

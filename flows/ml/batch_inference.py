@@ -23,10 +23,10 @@ import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.catalog import ORDER_FEATURES, PREDICTIONS
 from flows.core import lake
 from flows.core.artifacts import markdown_table, publish_markdown
 from flows.core.errors import ConfigurationError
-from flows.core.tables import ORDER_FEATURES, PREDICTIONS
 from flows.ml import _modeling as modeling
 from flows.ml._registry import feature_table_contract, load_model, production_row, registry_rows
 from flows.ml.training_pipeline import default_model_name, training_pipeline

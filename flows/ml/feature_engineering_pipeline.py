@@ -21,10 +21,11 @@ import pyarrow as pa
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.core import lake, samples
+from flows import samples
+from flows.catalog import CUSTOMERS, EVENTS, FEATURE_METADATA, ORDER_FEATURES, ORDERS, PRODUCTS
+from flows.core import lake
 from flows.core.artifacts import markdown_table, publish_markdown, publish_table
 from flows.core.contracts import Table
-from flows.core.tables import CUSTOMERS, EVENTS, FEATURE_METADATA, ORDER_FEATURES, ORDERS, PRODUCTS
 from flows.ml._features import FEATURE_FAMILIES, order_features
 
 SOURCES: tuple[Table, ...] = (ORDERS, CUSTOMERS, PRODUCTS, EVENTS)

@@ -28,10 +28,11 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sklearn.ensemble import IsolationForest
 
-from flows.core import lake, samples
+from flows import samples
+from flows.catalog import FRAUD_ACCOUNT_STATE, FRAUD_ALERTS, TRANSACTIONS
+from flows.core import lake
 from flows.core.artifacts import Progress, markdown_table, publish_markdown
 from flows.core.settings import get_settings
-from flows.core.tables import FRAUD_ACCOUNT_STATE, FRAUD_ALERTS, TRANSACTIONS
 from flows.ml._fraud import (
     FraudRules,
     anomaly_alerts,

@@ -23,10 +23,10 @@ import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.catalog import ORDER_FEATURES
 from flows.core import lake, storage
 from flows.core.artifacts import publish_markdown, publish_table
 from flows.core.errors import ContractViolation
-from flows.core.tables import ORDER_FEATURES
 from flows.ml import _modeling as modeling
 from flows.ml._registry import (
     ModelVersion,

@@ -18,7 +18,6 @@ import pyarrow as pa
 
 from flows.core.artifacts import markdown_table
 from flows.core.contracts import Table
-from flows.core.errors import LakeError
 from flows.core.quality import CheckResult, Severity
 
 DATA_OPERATIONS = frozenset({"WRITE", "MERGE", "STREAMING UPDATE"})
@@ -201,17 +200,6 @@ class TableSnapshot:
 def sample_step(rows_total: int, max_rows: int) -> int:
     """Keep every n-th row so at most `max_rows` are validated (1 = the whole table)."""
     return max(1, math.ceil(rows_total / max(max_rows, 1)))
-
-
-def selected_tables(catalog: tuple[Table, ...], paths: list[str] | None) -> list[Table]:
-    """The catalog tables named by `paths` (all when None); raises on an unknown name."""
-    if paths is None:
-        return list(catalog)
-    known = {table.path: table for table in catalog}
-    unknown = sorted(set(paths) - set(known))
-    if unknown:
-        raise LakeError(f"not in the catalog: {unknown}; known: {sorted(known)}")
-    return [known[path] for path in paths]
 
 
 def unreadable_result(table: Table, error: Exception) -> CheckResult:

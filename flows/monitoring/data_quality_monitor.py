@@ -24,6 +24,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
+from flows.catalog import QUALITY_RESULTS, selected_tables
 from flows.core import lake, storage
 from flows.core.artifacts import publish_link, publish_markdown, publish_table
 from flows.core.contracts import Table
@@ -32,7 +33,6 @@ from flows.core.lineage import current_run
 from flows.core.paths import lake_location
 from flows.core.quality import CheckResult, QualityContext
 from flows.core.settings import get_settings
-from flows.core.tables import CATALOG, QUALITY_RESULTS
 from flows.monitoring._automations import QUALITY_EVENT
 from flows.monitoring._data_quality import (
     TableSnapshot,
@@ -42,7 +42,6 @@ from flows.monitoring._data_quality import (
     result_rows,
     sample_step,
     schema_drift_results,
-    selected_tables,
     summary_row,
     unreadable_result,
     volume_result,
@@ -155,7 +154,7 @@ def data_quality_monitor(
 ) -> list[dict[str, Any]]:
     """Check each existing table, record and publish the results; returns the summary rows."""
     logger = get_run_logger()
-    wanted = selected_tables(CATALOG, tables)
+    wanted = selected_tables(tables)
     present = existing_tables(wanted)
     absent = [table.path for table in wanted if table not in present]
     if not present:

@@ -27,10 +27,10 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun
 
+from flows.catalog import PIPELINE_METRICS, physical_tables
 from flows.core import lake
 from flows.core.artifacts import publish_markdown, publish_table
 from flows.core.lineage import current_run
-from flows.core.tables import CATALOG, PIPELINE_METRICS
 from flows.monitoring._pipeline_health import (
     RunRecord,
     flow_metrics,
@@ -69,10 +69,10 @@ def read_flow_runs(since: datetime) -> list[RunRecord]:
 
 @task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
 def read_histories(history_limit: int) -> dict[str, list[dict[str, Any]]]:
-    """The recent Delta log of every catalog table in the lake."""
+    """The recent Delta log of every physical table in the lake."""
     return {
         table.path: lake.history(table, limit=history_limit)
-        for table in CATALOG
+        for table in physical_tables()
         if lake.exists(table)
     }
 

@@ -21,16 +21,17 @@ import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.core import lake, samples
-from flows.core.artifacts import markdown_table, publish_markdown, publish_table
-from flows.core.contracts import Table
-from flows.core.tables import (
+from flows import samples
+from flows.catalog import (
     EVENT_WINDOW_METRICS,
     EVENT_WINDOW_TOP_PRODUCTS,
     EVENTS,
     LATE_EVENTS,
     STREAM_OFFSETS,
 )
+from flows.core import lake
+from flows.core.artifacts import markdown_table, publish_markdown, publish_table
+from flows.core.contracts import Table
 from flows.monitoring.realtime_analytics_transforms import (
     TIME,
     advanced_watermark,

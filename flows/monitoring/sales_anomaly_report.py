@@ -32,10 +32,11 @@ from prefect.input import RunInput
 from prefect.runtime import flow_run
 from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
 
-from flows.core import lake, samples
+from flows import samples
+from flows.catalog import ORDERS, SALES_ANOMALIES
+from flows.core import lake
 from flows.core.artifacts import publish_markdown
 from flows.core.lineage import fingerprint
-from flows.core.tables import ORDERS, SALES_ANOMALIES
 from flows.monitoring.sales_anomaly_report_transforms import (
     anomaly_report,
     daily_sales,

@@ -22,11 +22,12 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.futures import wait
 
-from flows.core import errors, lake, samples
+from flows import samples
+from flows.catalog import EVENTS, selected_tables
+from flows.core import errors, lake
 from flows.core.artifacts import markdown_table, publish_markdown, publish_table
 from flows.core.contracts import Table
 from flows.core.settings import get_settings
-from flows.core.tables import CATALOG, EVENTS
 
 SEED_COMMITS = 20
 
@@ -52,19 +53,6 @@ def vacuum_retention(requested_hours: int, floor_hours: int, *, force: bool) -> 
             " on them would break. Pass force=True (--force) if that is intended."
         )
     return requested_hours
-
-
-def maintainable_tables(catalog: Sequence[Table], names: Sequence[str] | None) -> list[Table]:
-    """The catalog's tables plus their bronze and quarantine siblings, or only those named."""
-    known = {t.path: t for c in catalog for t in (c, c.bronze, c.quarantine)}
-    if not names:
-        return list(known.values())
-    unknown = sorted(set(names) - set(known))
-    if unknown:
-        raise errors.ConfigurationError(
-            f"unknown table(s) {unknown}; known: {', '.join(sorted(known))}"
-        )
-    return [known[name] for name in dict.fromkeys(names)]
 
 
 def parse_z_order(specs: Sequence[str]) -> dict[str, list[str]]:
@@ -151,7 +139,7 @@ def table_maintenance(
         logger.warning(
             "Vacuum forced to %d h: versions older than that lose their files", retention
         )
-    selected = maintainable_tables(CATALOG, tables)
+    selected = selected_tables(tables)
     present = existing(selected)
     if not present and seed_if_empty and not tables:
         logger.info("The lake is empty: seeding %s with sample events to maintain", EVENTS.path)

@@ -44,7 +44,6 @@ def rows(table=ITEMS):
     return sorted(lake.read(table).to_dicts(), key=lambda r: r.get("id", 0))
 
 
-@pytest.mark.integration
 def test_merge_upserts_on_the_key_and_a_later_update_wins(any_lake):
     lake.merge(ITEMS, items([1, 2], [1.0, 2.0]))
     result = lake.merge(
@@ -64,7 +63,6 @@ def test_merge_upserts_on_the_key_and_a_later_update_wins(any_lake):
     assert last["prefect.flow_run_id"] == "local"
 
 
-@pytest.mark.integration
 def test_replace_where_is_idempotent_per_batch(any_lake):
     bronze = ITEMS.bronze
     batch = pa.table({"raw": ["a", "b"], "_batch_id": ["b1", "b1"]})
@@ -77,7 +75,6 @@ def test_replace_where_is_idempotent_per_batch(any_lake):
     assert lake.history(bronze, limit=1)[0]["operationParameters"]["mode"] == "Overwrite"
 
 
-@pytest.mark.integration
 def test_bronze_accepts_a_new_column_by_schema_merge(local_lake):
     bronze = ITEMS.bronze
     lake.append(bronze, pa.table({"a": ["1"]}))
@@ -160,7 +157,6 @@ def test_key_ranges_bound_orderable_keys_by_the_source_values():
     ]
 
 
-@pytest.mark.integration
 def test_concurrent_appends_on_s3_lose_no_commit(s3_lake):
     """delta-rs commits with conditional put on S3; moto enforces it, so this race is real."""
     lake.append(ITEMS, items([0], [0.0]))
@@ -184,7 +180,6 @@ def test_concurrent_appends_on_s3_lose_no_commit(s3_lake):
     assert lake.version(ITEMS) == writers * per_writer
 
 
-@pytest.mark.integration
 def test_two_first_merges_into_a_new_table_on_s3_never_duplicate_keys(s3_lake):
     """The first merge creates the table empty and then MERGEs, so racing first writers conflict."""
     outcomes: list[object] = []

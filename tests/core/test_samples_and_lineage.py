@@ -3,9 +3,9 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pytest
 
-from flows.core import samples
+from flows import samples
+from flows.catalog import CUSTOMERS, EVENTS, ORDERS, PRODUCTS, TRANSACTIONS
 from flows.core.lineage import current_run, fingerprint, stamp
-from flows.core.tables import CATALOG, CUSTOMERS, EVENTS, ORDERS, PRODUCTS, TRANSACTIONS
 
 
 @pytest.mark.parametrize(
@@ -31,11 +31,6 @@ def test_order_records_carry_three_malformed_rows():
     assert len(records) == 53
     valid, rejects = ORDERS.split(pa.Table.from_pylist(records))
     assert (valid.num_rows, rejects.num_rows) == (50, 3)
-
-
-def test_catalog_names_are_unique():
-    paths = [table.path for table in CATALOG]
-    assert len(paths) == len(set(paths))
 
 
 def test_fingerprint_is_stable_and_separates_parts():

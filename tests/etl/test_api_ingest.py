@@ -5,15 +5,16 @@ import httpx
 import polars as pl
 import pytest
 
-from flows.core import lake, samples
+from flows import samples
+from flows.catalog import INGEST_STATE, ORDERS
+from flows.core import lake
 from flows.core.errors import SourceError
 from flows.core.http_pages import get_page, records_table
-from flows.core.tables import INGEST_STATE, ORDERS, source_bronze
 from flows.etl._ingest import Position
 from flows.etl._sample_api import PagesHandler, serve
 from flows.etl.api_ingest import SAMPLE_SOURCE, api_ingest, page_position, start_page
 
-BRONZE = source_bronze(ORDERS, "api")
+BRONZE = ORDERS.source_bronze("api")
 RECORDS = samples.order_records(250)  # 253 records: 3 malformed at the end
 
 
@@ -106,7 +107,6 @@ def lake_order_ids():
     return bronze.height, lake.read(ORDERS).height, quarantined
 
 
-@pytest.mark.integration
 def test_flow_survives_errors_rate_limits_and_drops_and_a_rerun_adds_nothing(
     any_lake, prefect_api, api
 ):
@@ -128,7 +128,6 @@ def test_flow_survives_errors_rate_limits_and_drops_and_a_rerun_adds_nothing(
     assert lake_order_ids() == (253, 250, 3)
 
 
-@pytest.mark.integration
 def test_a_crashed_run_resumes_from_its_last_page(local_lake, prefect_api, api):
     handler, url = api
     handler.broken_from = 3
@@ -145,7 +144,6 @@ def test_a_crashed_run_resumes_from_its_last_page(local_lake, prefect_api, api):
     assert lake.read(INGEST_STATE)["rows"].to_list() == [253]
 
 
-@pytest.mark.integration
 def test_new_records_of_an_append_only_api_are_picked_up(local_lake, prefect_api, api):
     handler, url = api
     handler.records = list(RECORDS[:120])
@@ -160,7 +158,6 @@ def test_new_records_of_an_append_only_api_are_picked_up(local_lake, prefect_api
     assert lake_order_ids() == (253, 250, 3)
 
 
-@pytest.mark.integration
 def test_zero_config_run_serves_and_ingests_sample_orders(local_lake, prefect_api):
     summary = api_ingest(sample_rows=150, per_page=100)
     assert (summary["source"], summary["rows"], summary["quarantined"]) == (SAMPLE_SOURCE, 153, 3)

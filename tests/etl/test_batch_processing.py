@@ -5,9 +5,10 @@ import pytest
 from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.core import lake, samples
+from flows import samples
+from flows.catalog import SCORED_TRANSACTIONS, TRANSACTIONS
+from flows.core import lake
 from flows.core.errors import ContractViolation, LakeError
-from flows.core.tables import SCORED_TRANSACTIONS, TRANSACTIONS
 from flows.etl.batch_processing import (
     BatchResult,
     batch_problems,
@@ -95,7 +96,6 @@ def scored_ids():
     return set(ids.to_list())
 
 
-@pytest.mark.integration
 def test_flow_scores_every_day_in_parallel_and_a_rerun_changes_nothing(any_lake, prefect_api):
     expected = seed_transactions(3_000, days=5)
     summary = batch_processing()
@@ -107,7 +107,6 @@ def test_flow_scores_every_day_in_parallel_and_a_rerun_changes_nothing(any_lake,
     assert scored_ids() == expected
 
 
-@pytest.mark.integration
 def test_a_failing_batch_is_isolated_reported_and_fixed_by_a_rerun(local_lake, prefect_api):
     expected = seed_transactions(3_000, days=5)
     bad_day = datetime(2024, 1, 5, 12, tzinfo=UTC)
@@ -127,7 +126,6 @@ def test_a_failing_batch_is_isolated_reported_and_fixed_by_a_rerun(local_lake, p
     assert scored_ids() == expected
 
 
-@pytest.mark.integration
 def test_flow_runs_on_a_dask_cluster(local_lake, prefect_api, monkeypatch):
     from distributed import LocalCluster
 

@@ -14,11 +14,11 @@ import psycopg
 import pyarrow as pa
 import pytest
 
+from flows.catalog import INGEST_STATE, ORDERS, ingested_table
 from flows.core import lake
 from flows.core.errors import ConfigurationError, SourceError
 from flows.core.lineage import BATCH_COLUMN
-from flows.core.tables import INGEST_STATE, ORDERS, source_bronze
-from flows.etl._ingest import Position, silver_table
+from flows.etl._ingest import Position
 from flows.etl._postgres import (
     arrow_type,
     chunk_query,
@@ -37,7 +37,7 @@ from flows.etl.database_ingest import (
 )
 from tests.conftest import REPO_ROOT, free_port
 
-BRONZE = source_bronze(ORDERS, "postgres")
+BRONZE = ORDERS.source_bronze("postgres")
 
 
 @pytest.mark.parametrize(
@@ -122,8 +122,8 @@ def test_redacted_names_server_and_database_without_credentials():
 
 
 def test_unknown_target_is_a_clear_error():
-    with pytest.raises(ConfigurationError, match="unknown target 'nope'"):
-        silver_table("nope")
+    with pytest.raises(ConfigurationError, match="'nope' is not fed by raw deliveries"):
+        ingested_table("nope")
 
 
 @pytest.fixture
@@ -154,7 +154,6 @@ def assert_exactly_once(expected_ids):
         assert set(ids.to_list()) == set(expected_ids), table.path
 
 
-@pytest.mark.integration
 def test_ingest_is_incremental_and_a_rerun_adds_nothing(
     any_lake, prefect_api, source_table, postgres_dsn
 ):
@@ -185,7 +184,6 @@ def test_ingest_is_incremental_and_a_rerun_adds_nothing(
     assert state_rows() == [252]
 
 
-@pytest.mark.integration
 def test_rows_breaking_the_contract_are_quarantined_with_a_reason(
     local_lake, prefect_api, source_table, postgres_dsn
 ):
@@ -199,7 +197,6 @@ def test_rows_breaking_the_contract_are_quarantined_with_a_reason(
     assert lake.read(ORDERS).height + quarantine.height == lake.read(BRONZE).height
 
 
-@pytest.mark.integration
 def test_unreachable_database_is_a_clear_error_and_nothing_moves(
     local_lake, prefect_api, monkeypatch
 ):
@@ -249,7 +246,6 @@ class CuttingProxy:
             source.close()
 
 
-@pytest.mark.integration
 def test_database_lost_mid_run_keeps_the_watermark_at_the_last_landed_chunk(
     local_lake, prefect_api, source_table, postgres_dsn, monkeypatch
 ):
@@ -290,7 +286,6 @@ def test_zero_config_run_asks_for_a_dsn_instead_of_guessing(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-@pytest.mark.integration
 def test_script_seeds_a_demo_source_and_ingests_it(tmp_path, prefect_api, postgres_dsn):
     schema = f"t_{uuid.uuid4().hex[:10]}"
     env = {k: v for k, v in os.environ.items() if k != "LAKE_SOURCE_DSN"} | {

@@ -5,11 +5,12 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from flows.core import lake, samples
+from flows import samples
+from flows.catalog import CUSTOMERS, ERASURES, EVENTS, ORDERS, PRODUCTS, physical_tables
+from flows.core import lake
 from flows.core.contracts import Table
 from flows.core.errors import TableNotFoundError
 from flows.core.storage import list_objects, read_bytes
-from flows.core.tables import CATALOG, CUSTOMERS, ERASURES, EVENTS, ORDERS, PRODUCTS, source_bronze
 from flows.etl.forget_subject import (
     TableErasure,
     erasure_candidates,
@@ -57,14 +58,15 @@ def test_vacuum_below_the_minimum_retention_is_refused_by_default(local_lake):
         lake.vacuum(CUSTOMERS, retention_hours=0)
 
 
-def test_erasure_candidates_are_tables_declaring_the_column_and_their_raw_siblings():
-    paths = [t.path for t in erasure_candidates(CATALOG, "customer_id")]
+def test_erasure_candidates_are_tables_declaring_the_column_and_every_schema_on_read_table():
+    paths = [t.path for t in erasure_candidates(physical_tables(), "customer_id")]
     assert "silver/customers" in paths
     assert "bronze/customers" in paths
     assert "quarantine/orders" in paths
-    assert source_bronze(ORDERS, "postgres").path in paths
+    assert ORDERS.source_bronze("postgres").path in paths
+    assert "bronze/orders_api" in paths
+    assert "bronze/products" in paths  # raw columns are whatever was delivered: read at run time
     assert "silver/products" not in paths
-    assert "bronze/products" not in paths
     assert len(paths) == len(set(paths))
 
 
@@ -114,7 +116,6 @@ def subject_rows_in_files(table: Table) -> int:
     )
 
 
-@pytest.mark.integration
 def test_flow_erases_the_subject_everywhere_physically_and_records_it(any_lake, prefect_api):
     seed_subject_data()
     holders = (CUSTOMERS, CUSTOMERS.bronze, ORDERS, EVENTS)

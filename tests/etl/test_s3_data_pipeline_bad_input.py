@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from flows.catalog import CUSTOMERS, ORDERS
 from flows.core import lake, storage
-from flows.core.tables import CUSTOMERS, ORDERS
 from flows.etl.s3_data_pipeline import SOURCES, conform_file, ingest_file
 from flows.etl.s3_data_pipeline_transforms import landing_files
 

@@ -14,9 +14,8 @@ import pyarrow.csv as pacsv
 import pytest
 from polars.testing import assert_frame_equal
 
-from flows.core import lake, samples, storage
-from flows.core.errors import UnsafePathError
-from flows.core.tables import (
+from flows import samples
+from flows.catalog import (
     CUSTOMER_LIFETIME_VALUE,
     CUSTOMERS,
     DAILY_CATEGORY_REVENUE,
@@ -24,10 +23,11 @@ from flows.core.tables import (
     ORDERS,
     PRODUCTS,
 )
+from flows.core import lake, storage
+from flows.core.errors import UnsafePathError
 from flows.etl._landing_samples import late_updates
 from flows.etl.s3_data_pipeline import s3_data_pipeline
 
-pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 FLOW = REPO / "flows" / "etl" / "s3_data_pipeline.py"
 TABLES = [ORDERS, CUSTOMERS, PRODUCTS, DAILY_CATEGORY_REVENUE, CUSTOMER_LIFETIME_VALUE]

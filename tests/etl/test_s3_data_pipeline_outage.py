@@ -19,12 +19,12 @@ import boto3
 import httpx
 import pytest
 
+from flows.catalog import LANDING_FILES, ORDERS
 from flows.core import lake
-from flows.core.tables import LANDING_FILES, ORDERS
 from flows.etl.s3_data_pipeline import s3_data_pipeline
 from tests.conftest import MOTO_CREDENTIALS, free_port, stop, wait_for_http
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 HEADER = "order_id,customer_id,product_id,quantity,amount,status,order_date,updated_at\n"
 
@@ -159,7 +159,8 @@ class Output:
 
 
 @pytest.fixture
-def endpoint(tmp_path, monkeypatch):
+def interruptible_s3(tmp_path, monkeypatch):
+    """moto behind a proxy process (Gate): either can be stopped and started again."""
     moto = RecordedMoto(tmp_path)
     moto.start()
     gate = Gate(moto.port)
@@ -186,8 +187,8 @@ def expected_tables_after_recovery():
 
 
 @pytest.mark.parametrize("outage", ["shorter than the retries", "longer than the retries"])
-def test_s3_outage_mid_flow_then_exact_rows(endpoint, prefect_api, tmp_path, outage):
-    moto, gate, bucket = endpoint
+def test_s3_outage_mid_flow_then_exact_rows(interruptible_s3, prefect_api, tmp_path, outage):
+    moto, gate, bucket = interruptible_s3
     client = boto3.client("s3")
     for part in range(2):
         rows = "".join(

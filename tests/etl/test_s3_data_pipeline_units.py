@@ -8,9 +8,9 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
+from flows.catalog import ORDERS
 from flows.core.errors import ConfigurationError, SourceError, UnsafePathError
 from flows.core.storage import StoredObject
-from flows.core.tables import ORDERS
 from flows.etl import _glue
 from flows.etl._landing import (
     ERROR_COLUMN,

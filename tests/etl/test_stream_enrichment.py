@@ -3,8 +3,9 @@ from datetime import UTC, date, datetime
 import polars as pl
 import pytest
 
-from flows.core import lake, samples
-from flows.core.tables import CUSTOMERS, ENRICHED_EVENTS, EVENTS, PRODUCTS
+from flows import samples
+from flows.catalog import CUSTOMERS, ENRICHED_EVENTS, EVENTS, PRODUCTS
+from flows.core import lake
 from flows.etl.stream_enrichment import (
     enriched_events,
     events_since,
@@ -131,7 +132,6 @@ def seed(events_rows=300, day_shift=0):
     lake.merge(EVENTS, events.with_columns(pl.col("event_time") + pl.duration(days=day_shift)))
 
 
-@pytest.mark.integration
 def test_flow_enriches_every_event_reports_unknown_keys_and_rebuilds_only_recent_days(
     any_lake, prefect_api
 ):
@@ -164,7 +164,6 @@ def test_flow_enriches_every_event_reports_unknown_keys_and_rebuilds_only_recent
     assert final["event_id"].is_duplicated().sum() == 0
 
 
-@pytest.mark.integration
 def test_zero_config_run_seeds_samples_and_enriches_them(local_lake, prefect_api):
     summary = stream_enrichment(sample_rows=500)
     assert summary["events"] == 500

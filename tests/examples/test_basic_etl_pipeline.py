@@ -6,17 +6,16 @@ from uuid import UUID
 import pytest
 from deltalake import DeltaTable
 
-from flows.core import lake, samples
+from flows import samples
+from flows.catalog import DAILY_ORDER_TOTALS, ORDERS
+from flows.core import lake
 from flows.core.http_pages import records_table
-from flows.core.tables import DAILY_ORDER_TOTALS, ORDERS
 from flows.examples.basic_etl_pipeline import (
     basic_etl_pipeline,
     daily_order_totals,
     rejection_reasons,
 )
 from tests.conftest import REPO_ROOT
-
-pytestmark = pytest.mark.integration
 
 
 def table_rows():

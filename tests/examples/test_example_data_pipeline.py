@@ -1,10 +1,6 @@
-import pytest
-
+from flows.catalog import CUSTOMERS
 from flows.core import lake
-from flows.core.tables import CUSTOMERS
 from flows.examples.example_data_pipeline import example_data_pipeline
-
-pytestmark = pytest.mark.integration
 
 
 def test_example_flow_merges_customers_and_is_idempotent(any_lake, prefect_api):

@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from flows.core import lake, samples
-from flows.core.tables import FEATURE_METADATA, ORDER_FEATURES, ORDERS
+from flows import samples
+from flows.catalog import FEATURE_METADATA, ORDER_FEATURES, ORDERS
+from flows.core import lake
 from flows.ml._features import (
     FEATURE_FAMILIES,
     LARGE_ORDER_AMOUNT,
@@ -170,7 +171,6 @@ def test_feature_metadata_names_every_feature_with_family_and_source_versions():
     assert profile["product_price"]["null_share"] == 0.0
 
 
-@pytest.mark.integration
 def test_flow_seeds_sources_builds_features_and_records_lineage(any_lake, prefect_api):
     first = feature_engineering_pipeline(sample_rows=1_000)
     assert first["seeded"] == [

@@ -5,8 +5,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from flows.core import lake, samples
-from flows.core.tables import FRAUD_ACCOUNT_STATE, FRAUD_ALERTS, MODEL_REGISTRY, TRANSACTIONS
+from flows import samples
+from flows.catalog import FRAUD_ACCOUNT_STATE, FRAUD_ALERTS, MODEL_REGISTRY, TRANSACTIONS
+from flows.core import lake
 from flows.ml._fraud import (
     FraudRules,
     anomaly_alerts,
@@ -183,7 +184,6 @@ def test_anomaly_alerts_keep_only_the_outliers_with_their_score():
     FRAUD_ALERTS.conform(alerts.to_arrow())
 
 
-@pytest.mark.integration
 def test_flow_flags_the_injected_cases_and_a_rerun_adds_nothing(any_lake, prefect_api):
     rows = 2_000
     first = fraud_detection(sample_rows=rows)
@@ -202,7 +202,6 @@ def test_flow_flags_the_injected_cases_and_a_rerun_adds_nothing(any_lake, prefec
     assert lake.read(MODEL_REGISTRY).height == 1  # fitted once, never refitted
 
 
-@pytest.mark.integration
 def test_pattern_split_across_two_runs_is_caught_and_reruns_never_duplicate(
     local_lake, prefect_api
 ):

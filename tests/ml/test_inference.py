@@ -7,9 +7,9 @@ import numpy as np
 import polars as pl
 import pytest
 
+from flows.catalog import MODEL_REGISTRY, ORDER_FEATURES, PREDICTIONS
 from flows.core import lake
 from flows.core.errors import ConfigurationError
-from flows.core.tables import MODEL_REGISTRY, ORDER_FEATURES, PREDICTIONS
 from flows.ml import _modeling as modeling
 from flows.ml._registry import load_model
 from flows.ml.batch_inference import (
@@ -52,7 +52,6 @@ def test_prediction_rows_carry_model_version_and_threshold_decision():
     PREDICTIONS.conform(rows.to_arrow())
 
 
-@pytest.mark.integration
 def test_scores_with_the_production_model_incrementally_without_refitting(any_lake, prefect_api):
     feature_engineering_pipeline(sample_rows=1_500)
     training_pipeline(candidates=2, folds=2)
@@ -81,7 +80,6 @@ def test_scores_with_the_production_model_incrementally_without_refitting(any_la
     assert lake.read(PREDICTIONS).height == 1_510
 
 
-@pytest.mark.integration
 def test_without_a_production_model_and_without_bootstrap_the_error_names_the_training_flow(
     local_lake, prefect_api
 ):
@@ -92,7 +90,6 @@ def test_without_a_production_model_and_without_bootstrap_the_error_names_the_tr
     assert not lake.exists(PREDICTIONS)
 
 
-@pytest.mark.integration
 @pytest.mark.slow
 def test_command_without_a_production_model_trains_one_first_then_scores(local_lake, prefect_api):
     feature_engineering_pipeline(sample_rows=1_000)  # small sources; the command does the rest

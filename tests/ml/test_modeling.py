@@ -6,8 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 
+from flows.catalog import ORDER_FEATURES
 from flows.core.errors import ConfigurationError, ContractViolation
-from flows.core.tables import ORDER_FEATURES
 from flows.ml import _modeling as modeling
 from flows.ml._registry import (
     feature_table_contract,

@@ -5,15 +5,13 @@ import numpy as np
 import polars as pl
 import pytest
 
+from flows.catalog import MODEL_REGISTRY
 from flows.core import lake, storage
 from flows.core.contracts import Table
-from flows.core.tables import MODEL_REGISTRY
 from flows.ml._modeling import TrainedModel
 from flows.ml._registry import load_model
 from flows.ml.feature_engineering_pipeline import feature_engineering_pipeline
 from flows.ml.training_pipeline import training_pipeline
-
-pytestmark = pytest.mark.integration
 
 CHURN = Table("churn_signals", "gold")
 

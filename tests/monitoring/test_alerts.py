@@ -15,10 +15,11 @@ from prefect import flow
 from prefect.blocks.notifications import CustomWebhookNotificationBlock, SlackWebhook
 from prefect.client.orchestration import get_client
 
-from flows.core import lake, samples
+from flows import samples
+from flows.catalog import PRODUCTS
+from flows.core import lake
 from flows.core.errors import ConfigurationError
 from flows.core.settings import LakeSettings
-from flows.core.tables import PRODUCTS
 from flows.monitoring import _automations as alerts
 from flows.monitoring.data_quality_monitor import data_quality_monitor
 
@@ -126,7 +127,6 @@ def doomed() -> None:
     raise RuntimeError("planted failure for the alert test")
 
 
-@pytest.mark.integration
 @pytest.mark.slow
 def test_a_failed_run_and_failed_quality_checks_each_send_a_notification(
     installed_alerts, local_lake

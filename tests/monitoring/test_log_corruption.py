@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from flows.core import lake, samples, storage
+from flows import samples
+from flows.catalog import EVENTS, ORDERS
+from flows.core import lake, storage
 from flows.core.errors import CorruptTableError, LakeError
-from flows.core.tables import EVENTS, ORDERS
 from flows.monitoring.table_maintenance import table_maintenance
 
 HALF_WRITTEN = b"PAR1\x15\x04\x15\x80\x08"  # a Parquet header and nothing after it
@@ -54,7 +55,6 @@ def plant_orphan():
     return name
 
 
-@pytest.mark.integration
 def test_an_orphaned_half_written_file_is_invisible_and_vacuum_removes_it_when_old(
     local_lake, prefect_api
 ):
@@ -74,7 +74,6 @@ def test_an_orphaned_half_written_file_is_invisible_and_vacuum_removes_it_when_o
     assert rows() == expected
 
 
-@pytest.mark.integration
 def test_a_forced_vacuum_removes_an_orphan_on_s3(s3_lake, prefect_api):
     commits()
     expected = rows()
@@ -114,7 +113,6 @@ def test_damage_before_the_last_checkpoint_does_not_reach_readers(any_lake):
     assert rows() == expected
 
 
-@pytest.mark.integration
 def test_maintenance_reports_a_corrupt_table_and_still_maintains_the_others(
     local_lake, prefect_api
 ):

@@ -14,8 +14,9 @@ import pyarrow as pa
 import pytest
 from prefect import flow
 
-from flows.core import lake, samples
-from flows.core.tables import EVENTS, PIPELINE_METRICS
+from flows import samples
+from flows.catalog import EVENTS, PIPELINE_METRICS
+from flows.core import lake
 from flows.monitoring._pipeline_health import (
     UNKNOWN_FLOW,
     RunRecord,
@@ -155,7 +156,6 @@ def probe(start: int, fail: bool = False) -> None:
         raise ValueError("planted failure")
 
 
-@pytest.mark.integration
 def test_rates_and_rows_written_on_a_server_with_successful_and_failed_runs(prefect_api, any_lake):
     name = f"Health Probe {uuid.uuid4().hex[:8]}"
     named = probe.with_options(name=name)
@@ -180,7 +180,6 @@ def test_rates_and_rows_written_on_a_server_with_successful_and_failed_runs(pref
     assert recorded["value"].to_list() == [0.25]
 
 
-@pytest.mark.integration
 @pytest.mark.slow
 def test_script_runs_on_the_defaults(prefect_api, local_lake):
     env = {**os.environ, "PREFECT_API_URL": prefect_api}

@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from flows.core import lake, samples
-from flows.core.tables import (
+from flows import samples
+from flows.catalog import (
     EVENT_WINDOW_METRICS,
     EVENT_WINDOW_TOP_PRODUCTS,
     EVENTS,
@@ -17,6 +17,7 @@ from flows.core.tables import (
     ORDERS,
     STREAM_OFFSETS,
 )
+from flows.core import lake
 from flows.monitoring.realtime_analytics import consumer_name, realtime_analytics
 from flows.monitoring.realtime_analytics_transforms import (
     advanced_watermark,
@@ -174,7 +175,6 @@ def random_events(rng, start_minute, end_minute, count, first_id):
     )
 
 
-@pytest.mark.integration
 @pytest.mark.slow
 def test_windowed_metrics_equal_a_brute_force_recomputation(any_lake, prefect_api):
     rng = np.random.default_rng(1)
@@ -228,7 +228,6 @@ def test_windowed_metrics_equal_a_brute_force_recomputation(any_lake, prefect_ap
     assert lake.read(LATE_EVENTS).height == 1
 
 
-@pytest.mark.integration
 def test_compacting_the_events_table_between_batches_changes_nothing(local_lake, prefect_api):
     rng = np.random.default_rng(2)
     first = random_events(rng, 0, 60, 200, 1)

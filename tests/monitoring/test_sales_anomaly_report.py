@@ -12,8 +12,9 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 from prefect.flow_runs import resume_flow_run
 
-from flows.core import lake, samples
-from flows.core.tables import ORDERS, SALES_ANOMALIES
+from flows import samples
+from flows.catalog import ORDERS, SALES_ANOMALIES
+from flows.core import lake
 from flows.monitoring.sales_anomaly_report import approval_instructions, sales_anomaly_report
 from flows.monitoring.sales_anomaly_report_transforms import (
     anomaly_report,
@@ -168,7 +169,6 @@ def resume(run_id, run_input, timeout=20):
             time.sleep(0.2)
 
 
-@pytest.mark.integration
 def test_an_approved_report_is_published_to_gold(local_lake, prefect_api):
     planted_orders()
     background = Background(approval_timeout_seconds=120)
@@ -190,7 +190,6 @@ def test_an_approved_report_is_published_to_gold(local_lake, prefect_api):
     assert set(gold["report_id"]) == {summary["report_id"]}
 
 
-@pytest.mark.integration
 def test_a_rejected_report_is_not_published(local_lake, prefect_api):
     planted_orders()
     background = Background(approval_timeout_seconds=120)
@@ -202,7 +201,6 @@ def test_a_rejected_report_is_not_published(local_lake, prefect_api):
     assert published().is_empty()
 
 
-@pytest.mark.integration
 def test_an_unanswered_report_times_out_unpublished(local_lake, prefect_api):
     planted_orders()
     state = sales_anomaly_report(approval_timeout_seconds=1, return_state=True)
@@ -211,7 +209,6 @@ def test_an_unanswered_report_times_out_unpublished(local_lake, prefect_api):
     assert published().is_empty()
 
 
-@pytest.mark.integration
 def test_auto_approved_run_publishes_and_a_rerun_replaces_its_rows(any_lake, prefect_api):
     first = sales_anomaly_report(auto_approve=True)  # seeds silver/orders: zero-config
     second = sales_anomaly_report(auto_approve=True)

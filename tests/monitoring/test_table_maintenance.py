@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from flows.core import lake, samples
+from flows import samples
+from flows.catalog import EVENTS, ORDERS
+from flows.core import lake
 from flows.core.errors import ConfigurationError
-from flows.core.tables import CATALOG, EVENTS, ORDERS
 from flows.monitoring.table_maintenance import (
-    maintainable_tables,
     parse_z_order,
     table_maintenance,
     vacuum_retention,
@@ -49,16 +49,6 @@ def test_vacuum_retention_below_the_floor_needs_force(requested, force):
         vacuum_retention(requested, 168, force=force)
 
 
-def test_maintainable_tables_cover_siblings_and_reject_unknown_names():
-    everything = {t.path for t in maintainable_tables(CATALOG, None)}
-    assert {"silver/orders", "bronze/orders", "quarantine/orders"} <= everything
-    assert [t.path for t in maintainable_tables(CATALOG, ["silver/orders", "silver/orders"])] == [
-        ORDERS.path
-    ]
-    with pytest.raises(ConfigurationError, match="unknown table"):
-        maintainable_tables(CATALOG, ["silver/nope"])
-
-
 @pytest.mark.parametrize(
     ("specs", "expected"),
     [
@@ -79,7 +69,6 @@ def test_parse_z_order_rejects_a_spec_without_columns():
         parse_z_order(["silver/events"])
 
 
-@pytest.mark.integration
 def test_maintenance_keeps_the_rows_and_lowers_the_file_count(any_lake, prefect_api):
     small_commits()
     first_version_rows = events_rows(version=0)
@@ -99,7 +88,6 @@ def test_maintenance_keeps_the_rows_and_lowers_the_file_count(any_lake, prefect_
     assert report["data_files"] == f"{COMMITS} -> {after.data_files}"
 
 
-@pytest.mark.integration
 def test_forced_vacuum_removes_the_old_files(local_lake, prefect_api):
     small_commits()
     expected = events_rows()
@@ -145,10 +133,28 @@ def test_expired_log_entries_are_removed_and_the_table_still_opens(local_lake):
     assert events_rows() == expected
 
 
-@pytest.mark.integration
 def test_a_zero_config_run_on_an_empty_lake_seeds_events_and_compacts_them(local_lake, prefect_api):
     [report] = table_maintenance()
 
     assert report["table"] == EVENTS.path
     assert report["data_files"] == "20 -> 1"
     assert lake.read(EVENTS).height == 10_000
+
+
+def test_a_default_run_compacts_and_vacuums_the_raw_tables_of_the_api_and_database_ingests(
+    local_lake, prefect_api
+):
+    raw_tables = [ORDERS.source_bronze("api"), ORDERS.source_bronze("postgres")]
+    data = samples.orders(300)
+    for table in raw_tables:
+        for start in range(0, 300, 50):
+            lake.append(table, data.slice(start, 50))
+
+    reports = table_maintenance(retention_hours=0, force=True)
+
+    assert {r["table"] for r in reports} == {t.path for t in raw_tables}
+    for table in raw_tables:
+        after = lake.layout(table)
+        assert after.stored_files == after.data_files == 1
+        assert lake.read(table).height == 300
+        assert "OPTIMIZE" in {c["operation"] for c in lake.history(table, limit=5)}

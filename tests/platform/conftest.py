@@ -27,7 +27,7 @@ import psutil
 import pytest
 import yaml
 
-from flows.core import samples
+from flows import samples
 from flows.examples.basic_etl_pipeline import basic_etl_pipeline
 from tests.conftest import MOTO_CREDENTIALS, free_port, wait_for_http
 

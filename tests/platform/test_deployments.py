@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from flows.catalog import CUSTOMERS, DAILY_ORDER_TOTALS, ORDERS
 from flows.core import lake
 from flows.core.contracts import Table
-from flows.core.tables import CUSTOMERS, DAILY_ORDER_TOTALS, ORDERS
 from flows.examples.basic_etl_pipeline import basic_etl_pipeline
 from flows.examples.example_data_pipeline import example_data_pipeline
 from tests.platform.conftest import (
@@ -28,7 +28,7 @@ from tests.platform.conftest import (
     sample_orders,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 WORK_POOL = "lake-process"
 EXAMPLE_DATA = declared("flows/examples/example_data_pipeline.py:example_data_pipeline")

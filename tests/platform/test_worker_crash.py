@@ -11,18 +11,18 @@ from collections.abc import Callable
 import polars as pl
 import pytest
 
+from flows.catalog import DAILY_ORDER_TOTALS, ORDERS
 from flows.core import lake
 from flows.core.contracts import Table
 from flows.core.http_pages import records_table
 from flows.core.lineage import BATCH_COLUMN
-from flows.core.tables import DAILY_ORDER_TOTALS, ORDERS
 from flows.examples.basic_etl_pipeline import (
     basic_etl_pipeline,
     daily_order_totals,
 )
 from tests.platform.conftest import BASIC_ETL, Platform, Worker, s3_lake_environment, sample_orders
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 ROWS = 20_000
 TABLES: tuple[Table, ...] = (ORDERS.bronze, ORDERS, ORDERS.quarantine, DAILY_ORDER_TOTALS)

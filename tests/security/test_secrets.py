@@ -4,12 +4,11 @@ import json
 import subprocess
 import uuid
 
-import pytest
 from detect_secrets import SecretsCollection
 from detect_secrets.settings import default_settings
 
+from flows.catalog import ORDERS
 from flows.core import lake
-from flows.core.tables import ORDERS
 from flows.examples.basic_etl_pipeline import basic_etl_pipeline
 from tests.conftest import REPO_ROOT, drain_prefect_workers
 
@@ -61,7 +60,6 @@ async def _collect_run_output(flow_run_id: uuid.UUID) -> str:
     )
 
 
-@pytest.mark.integration
 def test_credentials_never_reach_logs_artifacts_or_delta_commits(s3_lake, prefect_api, monkeypatch):
     import asyncio
 

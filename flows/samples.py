@@ -1,4 +1,6 @@
-"""Deterministic sample data (same seed, same rows), so every flow has realistic data offline."""
+"""Deterministic sample data (same seed, same rows) for the catalog's tables, so every flow has
+realistic data offline; values come from the allowed values declared beside each table.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +10,17 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from flows.catalog import (
+    CATEGORIES,
+    EVENT_TYPES,
+    MERCHANT_CATEGORIES,
+    ORDER_STATUSES,
+    SEGMENTS,
+)
 from flows.core.http_pages import text_value
 
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 COUNTRIES = ("US", "GB", "DE", "FR", "NL", "ES", "IT", "SE", "PL", "BR", "IN", "JP")
-SEGMENTS = ("consumer", "small_business", "enterprise")
-CATEGORIES = ("electronics", "books", "home", "garden", "toys", "sports", "beauty", "grocery")
-ORDER_STATUSES = ("placed", "shipped", "delivered", "cancelled")
-EVENT_TYPES = ("page_view", "add_to_cart", "checkout", "purchase", "search")
-MERCHANT_CATEGORIES = ("grocery", "travel", "electronics", "restaurants", "fuel", "online")
 
 
 def _rng(seed: int) -> np.random.Generator:
