@@ -1,4 +1,8 @@
-"""Fixtures that start real services on free 127.0.0.1 ports and stop them afterwards."""
+"""Fixtures that start real services on free 127.0.0.1 ports and stop them afterwards.
+
+A test that uses one of them, directly or through another fixture, is marked `integration` at
+collection (`pytest -m "not integration"` runs the rest); nobody writes the mark by hand.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,20 @@ MOTO_CREDENTIALS = {
     "AWS_REGION": "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+SERVICE_FIXTURES = frozenset(
+    {
+        "moto_endpoint",  # a moto S3 server
+        "prefect_api",  # `prefect server start`
+        "postgres_dsn",  # the PostgreSQL server
+        "platform_server",  # tests/platform: docker/bin/prefect-server.sh on PostgreSQL
+        "platform_worker",  # tests/platform: docker/bin/worker.sh
+        "interruptible_s3",  # tests/etl/test_s3_data_pipeline_outage.py: moto behind a proxy
+        "restartable_prefect_server",  # tests/resilience/test_server_restart.py
+    }
+)
+"""Fixtures that start (or need) a real service; the tests that use them are `integration`."""
+
+pytest_plugins = ["pytester"]
 
 
 def drain_prefect_workers() -> None:
@@ -31,6 +49,37 @@ def drain_prefect_workers() -> None:
 
     APILogWorker.drain_all(timeout=10)
     EventsWorker.drain_all(timeout=10)
+
+
+def fixtures_used(item: pytest.Item) -> set[str]:
+    """The fixtures a test uses: its closure, plus those a parametrized fixture asks for by name
+    at run time (`any_lake` asks for `local_lake` or `s3_lake`)."""
+    names = set(getattr(item, "fixturenames", ()))
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return names
+    arguments = {  # `@pytest.mark.parametrize` values are data, never fixture names
+        name.strip()
+        for mark in item.iter_markers("parametrize")
+        for name in (mark.args[0].split(",") if isinstance(mark.args[0], str) else mark.args[0])
+    }
+    requested = tuple(
+        value
+        for name, value in callspec.params.items()
+        if name not in arguments and isinstance(value, str)
+    )
+    if requested:
+        # pytest has no public way to close a set of fixture names; this is the one it uses.
+        closure, _ = item.session._fixturemanager.getfixtureclosure(item, requested, set())
+        names.update(closure)
+    return names
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVICE_FIXTURES & fixtures_used(item):
+            item.add_marker(pytest.mark.integration)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -100,12 +149,10 @@ def local_lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local_lake", "s3_lake"], ids=["local", "s3"])
 def any_lake(request: pytest.FixtureRequest) -> str:
     """Run a test once on a local folder and once on moto S3."""
-    if request.param == "local":
-        return str(request.getfixturevalue("local_lake"))
-    return str(request.getfixturevalue("s3_lake"))
+    return str(request.getfixturevalue(request.param))
 
 
 @pytest.fixture(scope="session")

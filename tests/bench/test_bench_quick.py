@@ -62,7 +62,6 @@ def quick_results(tmp_path_factory, prefect_api) -> tuple[dict[str, Any], str]:
     return results, (out / "results" / "RESULTS.md").read_text()
 
 
-@pytest.mark.integration
 @pytest.mark.slow
 def test_quick_run_writes_results_valid_against_the_schema(quick_results):
     results, _ = quick_results
@@ -72,7 +71,6 @@ def test_quick_run_writes_results_valid_against_the_schema(quick_results):
     assert results["machine"]["cores"] >= 1
 
 
-@pytest.mark.integration
 @pytest.mark.slow
 def test_quick_run_measures_every_case_without_errors(quick_results):
     results, _ = quick_results
@@ -85,7 +83,6 @@ def test_quick_run_measures_every_case_without_errors(quick_results):
         assert all(m["peak_rss_mb"] > 0 for m in found["measurements"])
 
 
-@pytest.mark.integration
 @pytest.mark.slow
 def test_quick_ingest_quarantines_malformed_rows_and_keeps_one_row_per_order(quick_results):
     results, _ = quick_results
@@ -96,7 +93,6 @@ def test_quick_ingest_quarantines_malformed_rows_and_keeps_one_row_per_order(qui
     assert ours["extra"]["silver_rows"] < ours["extra"]["valid"]  # repeats merged away
 
 
-@pytest.mark.integration
 @pytest.mark.slow
 def test_results_markdown_states_the_machine_and_each_target_verdict(quick_results):
     results, markdown = quick_results

@@ -24,7 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "deploy" / "ec2-deploy.sh"
 POOL = "deploy-script-test"
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 # The worker restart a commit ships: the healthy one starts a real worker on the pool, the
 # broken one (a commit whose worker cannot start) stops the old worker and starts none.

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,7 +13,7 @@ from deltalake import DeltaTable
 
 from tests.conftest import REPO_ROOT, free_port, start_prefect_server, stop
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 ROWS = 20_000
 
 
@@ -43,27 +44,44 @@ def table_counts(lake_dir) -> dict[str, int]:
     }
 
 
-def test_server_killed_mid_run_then_a_rerun_ends_with_exactly_the_clean_rows(tmp_path, local_lake):
+class RestartableServer:
+    """A Prefect server that can be killed and started again: same port, same database."""
+
+    def __init__(self, home: Path) -> None:
+        self.home, self.port = home, free_port()
+        self.process, self.api_url = start_prefect_server(home, self.port)
+
+    def kill_and_restart(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self.process, _ = start_prefect_server(self.home, self.port)
+
+
+@pytest.fixture
+def restartable_prefect_server(tmp_path):
     home = tmp_path / "prefect-home"
     home.mkdir()
-    port = free_port()
-    server, api_url = start_prefect_server(home, port)
-    env = {**os.environ, "PREFECT_API_URL": api_url, "LAKE_URI": str(local_lake)}
+    server = RestartableServer(home)
     try:
-        interrupted = run_flow(env)
-        wait_for_running_flow_run(api_url)
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
-        server, _ = start_prefect_server(home, port)
-        first_exit = interrupted.wait(timeout=240)
-        assert first_exit in (0, 1), (
-            f"the interrupted run neither completed nor failed cleanly: {first_exit}"
-        )
-
-        assert run_flow(env).wait(timeout=240) == 0
+        yield server
     finally:
-        stop(server)
+        stop(server.process)
 
+
+def test_server_killed_mid_run_then_a_rerun_ends_with_exactly_the_clean_rows(
+    restartable_prefect_server, local_lake
+):
+    server = restartable_prefect_server
+    env = {**os.environ, "PREFECT_API_URL": server.api_url, "LAKE_URI": str(local_lake)}
+    interrupted = run_flow(env)
+    wait_for_running_flow_run(server.api_url)
+    server.kill_and_restart()
+    first_exit = interrupted.wait(timeout=240)
+    assert first_exit in (0, 1), (
+        f"the interrupted run neither completed nor failed cleanly: {first_exit}"
+    )
+
+    assert run_flow(env).wait(timeout=240) == 0
     assert table_counts(local_lake) == {
         "bronze/orders": ROWS + 3,
         "silver/orders": ROWS,
