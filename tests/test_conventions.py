@@ -183,3 +183,14 @@ def test_the_layering_check_finds_a_crossing(tmp_path):
     module = tmp_path / "x.py"
     module.write_text("from flows.ml.tables import ORDER_FEATURES\nfrom flows import samples\n")
     assert flows_imports(module) == {"flows.ml.tables.ORDER_FEATURES", "flows.samples"}
+
+
+def test_retry_policies_come_from_the_presets():
+    """`@task(**LAKE_WRITE, ...)`: retry counts and delays are tuned in flows/core/tasks.py only."""
+    literal = re.compile(r"\bretries\s*=|retry_delay_seconds\s*=")
+    written_by_hand = [
+        str(path.relative_to(REPO_ROOT))
+        for path in (REPO_ROOT / "flows").rglob("*.py")
+        if path != REPO_ROOT / "flows" / "core" / "tasks.py" and literal.search(path.read_text())
+    ]
+    assert written_by_hand == []

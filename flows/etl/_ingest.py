@@ -20,6 +20,7 @@ from flows.catalog import INGEST_STATE
 from flows.core import lake
 from flows.core.contracts import Table
 from flows.core.lineage import BATCH_COLUMN, current_run, stamp
+from flows.core.tasks import LAKE_READ, LAKE_WRITE
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def stamped(raw: pa.Table, *, source: str, batch_id: str) -> pa.Table:
     )
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def land(target: Table, bronze: Table, raw: pa.Table, batch_id: str) -> Landed:
     """Bronze, silver and quarantine for one stamped unit; each write replaces or merges it."""
     lake.replace_where(bronze, raw, where={BATCH_COLUMN: batch_id})
@@ -70,7 +71,7 @@ def land(target: Table, bronze: Table, raw: pa.Table, batch_id: str) -> Landed:
     )
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+@task(**LAKE_READ, cache_policy=NO_CACHE)
 def read_position(source: str) -> Position | None:
     """The source's last committed position; None before its first unit landed."""
     if not lake.exists(INGEST_STATE):
@@ -81,7 +82,7 @@ def read_position(source: str) -> Position | None:
     return Position(str(found["position"][0]), int(found["rows"][0] or 0))
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def save_position(source: str, position: Position) -> lake.WriteResult:
     """Move the source's position; called only after the unit's lake commits."""
     row = {

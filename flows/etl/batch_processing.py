@@ -33,6 +33,7 @@ from flows.core import lake
 from flows.core.artifacts import Progress, markdown_table, publish_markdown, publish_table
 from flows.core.errors import ContractViolation, LakeError
 from flows.core.settings import get_settings
+from flows.core.tasks import LAKE_READ, LAKE_WRITE
 
 NIGHT_HOURS = 6
 
@@ -111,7 +112,7 @@ def retry_unless_bad_data(task: Task[Any, Any], task_run: TaskRun, state: State[
     return not isinstance(state.data, ContractViolation)
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def seed_missing_input(rows: int) -> bool:
     """Sample transactions when silver/transactions does not exist yet (the zero-config run)."""
     if lake.exists(TRANSACTIONS):
@@ -120,15 +121,14 @@ def seed_missing_input(rows: int) -> bool:
     return True
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+@task(**LAKE_READ, cache_policy=NO_CACHE)
 def list_batches() -> list[date]:
     days = lake.scan(TRANSACTIONS).select(pl.col("occurred_at").dt.date().unique()).collect()
     return sorted(days.to_series().to_list())
 
 
 @task(
-    retries=2,
-    retry_delay_seconds=[1, 5],
+    **LAKE_WRITE,
     retry_condition_fn=retry_unless_bad_data,
     cache_policy=NO_CACHE,
 )

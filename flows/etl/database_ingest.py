@@ -30,6 +30,7 @@ from flows.core.artifacts import publish_markdown, publish_table
 from flows.core.errors import ConfigurationError
 from flows.core.lineage import fingerprint
 from flows.core.settings import get_settings
+from flows.core.tasks import EXTERNAL_SOURCE
 from flows.etl._ingest import (
     Landed,
     Position,
@@ -70,14 +71,14 @@ def source_id(database: str, table: str) -> str:
     return f"postgres:{database}/{schema}.{name}"
 
 
-@task(retries=2, retry_delay_seconds=[1, 2], cache_policy=NO_CACHE)
+@task(**EXTERNAL_SOURCE, cache_policy=NO_CACHE)
 def extract_chunk(
     table: str, watermark: str, key: str, after: tuple[str, str] | None, limit: int
 ) -> pa.Table:
     return read_chunk(source_dsn(), table, watermark, key, after=after, limit=limit)
 
 
-@task(retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(**EXTERNAL_SOURCE, cache_policy=NO_CACHE)
 def seed_sample_source(table: str, rows: int) -> int:
     """Create `table` with sample orders if it is missing (a demo source); rows it holds."""
     return create_sample_orders(source_dsn(), table, samples.orders(rows).to_pylist())

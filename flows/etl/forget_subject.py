@@ -24,6 +24,7 @@ from flows.core import lake
 from flows.core.artifacts import markdown_table, publish_markdown
 from flows.core.contracts import Table
 from flows.core.lineage import current_run, fingerprint
+from flows.core.tasks import LAKE_READ, LAKE_WRITE
 
 SUBJECT_COLUMN = "customer_id"
 
@@ -81,7 +82,7 @@ def erasure_records(
     )
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+@task(**LAKE_READ, cache_policy=NO_CACHE)
 def holding_tables(candidates: list[Table], column: str) -> list[tuple[Table, pl.DataType]]:
     """The candidates that exist and have `column`, with the column's stored type."""
     found = []
@@ -93,7 +94,7 @@ def holding_tables(candidates: list[Table], column: str) -> list[tuple[Table, pl
     return found
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def erase(table: Table, column: str, value: int | str) -> TableErasure:
     """Delete the subject's rows and vacuum the files that held them."""
     deleted = lake.delete(table, where={column: value})
@@ -103,7 +104,7 @@ def erase(table: Table, column: str, value: int | str) -> TableErasure:
     return TableErasure(table.path, deleted.rows, len(removed), lake.version(table))
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def record_erasure(records: pl.DataFrame) -> lake.WriteResult:
     return lake.append(ERASURES, records)
 

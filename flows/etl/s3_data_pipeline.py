@@ -38,6 +38,7 @@ from flows.core.contracts import Table
 from flows.core.errors import ContractViolation, LakeError, SourceError
 from flows.core.lineage import BATCH_COLUMN, current_run
 from flows.core.settings import boto3_session, get_settings
+from flows.core.tasks import LAKE_WRITE
 from flows.etl import _glue
 from flows.etl._landing import ParseOptions, ParseRestart, text_batches
 from flows.etl._landing_samples import seed_landing
@@ -64,8 +65,7 @@ from flows.etl.s3_data_pipeline_transforms import (
 )
 
 SOURCES: dict[str, Table] = {t.name: t for t in CATALOG if t.ingested}
-IO_RETRIES = 3
-io_task = task(retries=IO_RETRIES, retry_delay_seconds=[1, 4, 10], cache_policy=NO_CACHE)
+io_task = task(**LAKE_WRITE, cache_policy=NO_CACHE)
 """Lake and landing I/O: transient S3 errors are retried with backoff."""
 
 
@@ -237,7 +237,7 @@ def _stage(description: str, futures: list[Any]) -> list[Any]:
         raise
     except Exception as error:
         raise SourceError(
-            f"{description} failed after {IO_RETRIES} retries: {error}. Nothing"
+            f"{description} failed after {LAKE_WRITE['retries']} retries: {error}. Nothing"
             " partial is visible (each delivery is one Delta commit); re-run to finish."
         ) from error
 

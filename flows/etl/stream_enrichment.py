@@ -27,6 +27,7 @@ from flows import samples
 from flows.catalog import CUSTOMERS, ENRICHED_EVENTS, EVENTS, PRODUCTS
 from flows.core import lake
 from flows.core.artifacts import markdown_table, publish_markdown
+from flows.core.tasks import LAKE_READ, LAKE_WRITE
 
 EVENT_COLUMNS = ("event_id", "event_time", "event_type", "value", "customer_id", "product_id")
 PRODUCT_COLUMNS = ("product_id", "name", "category", "price")
@@ -85,7 +86,7 @@ def events_since(start: date | None) -> pl.Expr | None:
     return pl.col("event_time") >= datetime.combine(start, time(), tzinfo=UTC)
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def seed_missing_inputs(rows: int) -> list[str]:
     """Sample data for any input table that does not exist yet (the zero-config run)."""
     seeded = []
@@ -98,7 +99,7 @@ def seed_missing_inputs(rows: int) -> list[str]:
     return seeded
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+@task(**LAKE_READ, cache_policy=NO_CACHE)
 def rebuild_start(since: date | None) -> date | None:
     """`since`, else the last enriched day (it may have late events), else None: everything."""
     if since is not None or not lake.exists(ENRICHED_EVENTS):
@@ -107,7 +108,7 @@ def rebuild_start(since: date | None) -> date | None:
     return last if isinstance(last, date) else None
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+@task(**LAKE_READ, cache_policy=NO_CACHE)
 def enrich(start: date | None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The enriched events from `start` and their unmatched keys, from pushed-down scans."""
     events = lake.scan(EVENTS)
@@ -123,7 +124,7 @@ def enrich(start: date | None) -> tuple[pl.DataFrame, pl.DataFrame]:
     return frame, unmatched
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def write_enriched(enriched: pl.DataFrame) -> lake.WriteResult:
     return lake.overwrite_partitions(ENRICHED_EVENTS, enriched)
 

@@ -27,6 +27,7 @@ from flows.core.artifacts import markdown_table, publish_markdown, publish_table
 from flows.core.contracts import REASON_COLUMN
 from flows.core.http_pages import iterate_pages, records_table
 from flows.core.lineage import BATCH_COLUMN, current_run, fingerprint, stamp
+from flows.core.tasks import EXTERNAL_SOURCE, LAKE_WRITE
 
 
 def daily_order_totals(orders: pl.DataFrame) -> pl.DataFrame:
@@ -44,29 +45,29 @@ def rejection_reasons(rejects: pa.Table) -> list[dict[str, Any]]:
     return [{"reason": reason, "rows": rows} for reason, rows in counts.most_common()]
 
 
-@task(retries=2, retry_delay_seconds=[2, 10])
+@task(**EXTERNAL_SOURCE)
 def extract_from_api(api_url: str, per_page: int) -> list[dict[str, Any]]:
     """Every page of the API; each page retries rate limits and server errors itself."""
     with httpx.Client(timeout=30) as client:
         return [r for _, page in iterate_pages(client, api_url, per_page=per_page) for r in page]
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def load_bronze(raw: pa.Table, batch_id: str) -> lake.WriteResult:
     return lake.replace_where(ORDERS.bronze, raw, where={BATCH_COLUMN: batch_id})
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def load_silver(valid: pa.Table) -> lake.WriteResult:
     return lake.merge(ORDERS, valid)
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def load_quarantine(rejects: pa.Table, batch_id: str) -> lake.WriteResult:
     return lake.replace_where(ORDERS.quarantine, rejects, where={BATCH_COLUMN: batch_id})
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def refresh_gold(days: list[date]) -> lake.WriteResult:
     """Rebuild the gold partitions for the days this run touched, from all of silver."""
     touched = lake.read(ORDERS, columns=["order_date", "status", "amount"],

@@ -14,9 +14,10 @@ from flows import samples
 from flows.catalog import CUSTOMERS
 from flows.core import lake
 from flows.core.artifacts import publish_table
+from flows.core.tasks import LAKE_WRITE
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def write_customers(rows: int, seed: int) -> lake.WriteResult:
     return lake.merge(CUSTOMERS, samples.customers(rows, seed=seed))
 

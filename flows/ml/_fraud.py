@@ -16,11 +16,12 @@ from typing import Any, TypeAlias
 import numpy as np
 import polars as pl
 
+from flows.core.stats import robust_z
+
 FloatArray: TypeAlias = np.ndarray[Any, np.dtype[np.float64]]
 IntArray: TypeAlias = np.ndarray[Any, np.dtype[np.int64]]
 BoolArray: TypeAlias = np.ndarray[Any, np.dtype[np.bool_]]
 EARTH_RADIUS_KM = 6_371.0
-_MAD_TO_SIGMA = 1.4826
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,7 @@ def timeline_signals(timeline: pl.DataFrame, rules: FraudRules) -> pl.DataFrame:
             .over("account_id")
             .alias("velocity_count"),
             pl.col("_median").exp().sub(1).alias("amount_median"),
-            ((log_amount - pl.col("_median")) / (_MAD_TO_SIGMA * pl.col("_mad"))).alias("amount_z"),
+            robust_z(log_amount, pl.col("_median"), pl.col("_mad")).alias("amount_z"),
             *previous,
         )
         .with_columns(

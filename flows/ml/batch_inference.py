@@ -27,6 +27,7 @@ from flows.catalog import ORDER_FEATURES, PREDICTIONS
 from flows.core import lake
 from flows.core.artifacts import markdown_table, publish_markdown
 from flows.core.errors import ConfigurationError
+from flows.core.tasks import LAKE_READ, LAKE_WRITE
 from flows.ml import _modeling as modeling
 from flows.ml._registry import feature_table_contract, load_model, production_row, registry_rows
 from flows.ml.training_pipeline import default_model_name, training_pipeline
@@ -73,17 +74,17 @@ def prediction_rows(
     )
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+@task(**LAKE_READ, cache_policy=NO_CACHE)
 def find_production(model_name: str) -> dict[str, Any] | None:
     return production_row(registry_rows(model_name))
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+@task(**LAKE_READ, cache_policy=NO_CACHE)
 def load_production(prefix: str) -> modeling.TrainedModel:
     return load_model(prefix, modeling.TrainedModel)
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+@task(**LAKE_READ, cache_policy=NO_CACHE)
 def read_unscored(
     feature_table: str, model_name: str, key_columns: list[str], full_refresh: bool
 ) -> tuple[pl.DataFrame, int]:
@@ -99,7 +100,7 @@ def read_unscored(
     return unscored(frame, scored, key_columns), version
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def write_predictions(rows: pl.DataFrame) -> lake.WriteResult:
     return lake.merge(PREDICTIONS, rows)
 

@@ -26,6 +26,7 @@ from flows.catalog import CUSTOMERS, EVENTS, FEATURE_METADATA, ORDER_FEATURES, O
 from flows.core import lake
 from flows.core.artifacts import markdown_table, publish_markdown, publish_table
 from flows.core.contracts import Table
+from flows.core.tasks import LAKE_READ, LAKE_WRITE
 from flows.ml._features import FEATURE_FAMILIES, order_features
 
 SOURCES: tuple[Table, ...] = (ORDERS, CUSTOMERS, PRODUCTS, EVENTS)
@@ -79,7 +80,7 @@ def _sample(table: Table, rows: int, seed: int) -> pa.Table:
     return samples.customers() if table is CUSTOMERS else samples.products()
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def seed_missing_sources(rows: int, seed: int) -> list[str]:
     """Write sample rows into every source table that does not exist yet."""
     seeded = []
@@ -90,7 +91,7 @@ def seed_missing_sources(rows: int, seed: int) -> list[str]:
     return seeded
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+@task(**LAKE_READ, cache_policy=NO_CACHE)
 def read_sources() -> tuple[dict[str, pl.DataFrame], dict[str, int]]:
     """Each source at one pinned version, and those versions (the features' lineage)."""
     versions = {table.path: lake.version(table) for table in SOURCES}
@@ -98,12 +99,12 @@ def read_sources() -> tuple[dict[str, pl.DataFrame], dict[str, int]]:
     return frames, versions
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def write_features(features: pl.DataFrame) -> lake.WriteResult:
     return lake.overwrite(ORDER_FEATURES, features)
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def record_feature_metadata(rows: pl.DataFrame) -> lake.WriteResult:
     return lake.merge(FEATURE_METADATA, rows)
 

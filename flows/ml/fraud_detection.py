@@ -33,6 +33,7 @@ from flows.catalog import FRAUD_ACCOUNT_STATE, FRAUD_ALERTS, TRANSACTIONS
 from flows.core import lake
 from flows.core.artifacts import Progress, markdown_table, publish_markdown
 from flows.core.settings import get_settings
+from flows.core.tasks import LAKE_READ, LAKE_WRITE
 from flows.ml._fraud import (
     FraudRules,
     anomaly_alerts,
@@ -105,7 +106,7 @@ def watermark(state: pl.DataFrame, lateness: timedelta) -> datetime | None:
     return newest - lateness if isinstance(newest, datetime) else None
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def seed_transactions(rows: int, seed: int) -> bool:
     if lake.exists(TRANSACTIONS):
         return False
@@ -113,14 +114,14 @@ def seed_transactions(rows: int, seed: int) -> bool:
     return True
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+@task(**LAKE_READ, cache_policy=NO_CACHE)
 def read_state() -> pl.DataFrame:
     if not lake.exists(FRAUD_ACCOUNT_STATE):
         return empty_state()
     return lake.read(FRAUD_ACCOUNT_STATE).cast(empty_state().schema)
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+@task(**LAKE_READ, cache_policy=NO_CACHE)
 def read_new_transactions(since: datetime | None) -> tuple[pl.DataFrame, int]:
     """Transactions at or after `since`, oldest first."""
     version = lake.version(TRANSACTIONS)
@@ -129,13 +130,13 @@ def read_new_transactions(since: datetime | None) -> tuple[pl.DataFrame, int]:
     return frame.sort("occurred_at", "transaction_id"), version
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+@task(**LAKE_READ, cache_policy=NO_CACHE)
 def load_anomaly_model() -> IsolationForest | None:
     row = production_row(registry_rows(ANOMALY_MODEL))
     return None if row is None else load_model(row["artifact_uri"], IsolationForest)
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def fit_anomaly_model(
     inputs: np.ndarray[Any, np.dtype[np.float64]],
     contamination: float,
@@ -164,12 +165,12 @@ def fit_anomaly_model(
     return model
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def write_alerts(alerts: pl.DataFrame) -> lake.WriteResult:
     return lake.merge(FRAUD_ALERTS, alerts)
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def write_state(state: pl.DataFrame) -> lake.WriteResult:
     return lake.merge(FRAUD_ACCOUNT_STATE, state)
 

@@ -27,6 +27,7 @@ from flows.catalog import ORDER_FEATURES
 from flows.core import lake, storage
 from flows.core.artifacts import publish_markdown, publish_table
 from flows.core.errors import ContractViolation
+from flows.core.tasks import LAKE_READ, LAKE_WRITE
 from flows.ml import _modeling as modeling
 from flows.ml._registry import (
     ModelVersion,
@@ -59,7 +60,7 @@ def holdout_metrics(
     return modeling.classification_metrics(labels, scores, model.threshold), scores
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+@task(**LAKE_READ, cache_policy=NO_CACHE)
 def read_feature_table(path: str, version: int | None) -> tuple[pl.DataFrame, int]:
     """The whole table at one version (the newest unless pinned), and that version."""
     table = feature_table_contract(path)
@@ -67,17 +68,17 @@ def read_feature_table(path: str, version: int | None) -> tuple[pl.DataFrame, in
     return lake.read(table, version=pinned), pinned
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+@task(**LAKE_READ, cache_policy=NO_CACHE)
 def read_registry(model_name: str) -> pl.DataFrame:
     return registry_rows(model_name)
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+@task(**LAKE_READ, cache_policy=NO_CACHE)
 def load_production_model(prefix: str) -> modeling.TrainedModel:
     return load_model(prefix, modeling.TrainedModel)
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def save_artifacts(model: modeling.TrainedModel, prefix: str, files: dict[str, str]) -> str:
     """The fitted model and its report files; returns the model's location."""
     for name, text in files.items():
@@ -85,7 +86,7 @@ def save_artifacts(model: modeling.TrainedModel, prefix: str, files: dict[str, s
     return save_model(model, prefix)
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def register(rows: list[dict[str, Any]]) -> lake.WriteResult:
     """The new version (and an archived predecessor) in one MERGE commit."""
     return write_registry(rows)

@@ -19,11 +19,10 @@ import pyarrow as pa
 from flows.core.artifacts import markdown_table
 from flows.core.contracts import Table
 from flows.core.quality import CheckResult, Severity
+from flows.core.stats import robust_z_of
 
 DATA_OPERATIONS = frozenset({"WRITE", "MERGE", "STREAMING UPDATE"})
 SEVERITY_WEIGHT: Mapping[Severity, int] = {"critical": 5, "warning": 1}
-MAD_TO_SIGMA = 1.4826
-"""Scales the median absolute deviation to a standard deviation for normal data."""
 
 
 def rows_delivered(commit: Mapping[str, Any]) -> int | None:
@@ -70,18 +69,6 @@ def freshness_result(
     )
 
 
-def robust_z(value: float, history: Sequence[float]) -> float:
-    """How unusual `value` is against `history`: (value - median) / (1.4826 * MAD).
-
-    The scale has a floor of 10% of the median (and 1 row), so a perfectly steady history does
-    not turn a tiny wobble into an anomaly.
-    """
-    median = statistics.median(history)
-    mad = statistics.median(abs(x - median) for x in history)
-    scale = max(MAD_TO_SIGMA * mad, 0.1 * abs(median), 1.0)
-    return (value - median) / scale
-
-
 def volume_result(
     table: Table,
     commits: Sequence[tuple[datetime, int]],
@@ -97,7 +84,9 @@ def volume_result(
         return CheckResult(table.path, "volume", None, "warning", True, observed, expected)
     latest = commits[0][1]
     history = [float(rows) for _, rows in commits[1 : window + 1]]
-    z = robust_z(latest, history)
+    # A floor of 10% of the median (and 1 row): a perfectly steady history does not turn a tiny
+    # wobble into an anomaly.
+    z = robust_z_of(latest, history, scale_floor=max(0.1 * abs(statistics.median(history)), 1.0))
     direction = "drop" if z < 0 else "spike"
     return CheckResult(
         table.path,

@@ -33,6 +33,7 @@ from flows.core.lineage import current_run
 from flows.core.paths import lake_location
 from flows.core.quality import CheckResult, QualityContext
 from flows.core.settings import get_settings
+from flows.core.tasks import LAKE_READ, LAKE_WRITE, existing_tables
 from flows.monitoring._automations import QUALITY_EVENT
 from flows.monitoring._data_quality import (
     TableSnapshot,
@@ -54,12 +55,7 @@ class CriticalQualityFailure(LakeError):
     """A critical quality check failed; the run fails so alerting can hang on it."""
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
-def existing_tables(tables: list[Table]) -> list[Table]:
-    return [table for table in tables if lake.exists(table)]
-
-
-@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+@task(**LAKE_READ, cache_policy=NO_CACHE)
 def read_snapshot(table: Table, max_rows: int, history_limit: int) -> TableSnapshot:
     """A systematic sample (every n-th row), the recent log and the schema of one table."""
     delta = lake.open_table(table)
@@ -92,14 +88,14 @@ def check_table(
     ]
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def record_results(rows: list[dict[str, Any]], run_id: str) -> lake.WriteResult:
     """Append this run's results; a retry of the same run replaces its own rows."""
     data = pa.Table.from_pylist(rows, schema=QUALITY_RESULTS.schema)
     return lake.replace_where(QUALITY_RESULTS, data, where={"run_id": run_id})
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def publish_data_docs(folder: Path) -> str:
     """Replace the site under <lake>/_ops/data_docs/ with this run's; returns the index's location.
 

@@ -31,6 +31,7 @@ from flows.catalog import PIPELINE_METRICS, physical_tables
 from flows.core import lake
 from flows.core.artifacts import publish_markdown, publish_table
 from flows.core.lineage import current_run
+from flows.core.tasks import EXTERNAL_SOURCE, LAKE_READ, LAKE_WRITE
 from flows.monitoring._pipeline_health import (
     RunRecord,
     flow_metrics,
@@ -42,7 +43,7 @@ from flows.monitoring._pipeline_health import (
 PAGE = 200
 
 
-@task(retries=3, retry_delay_seconds=[2, 5, 15])
+@task(**EXTERNAL_SOURCE)
 def read_flow_runs(since: datetime) -> list[RunRecord]:
     """Every flow run expected to start since `since`, with its flow's name."""
     with get_client(sync_client=True) as client:
@@ -67,7 +68,7 @@ def read_flow_runs(since: datetime) -> list[RunRecord]:
     ]
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+@task(**LAKE_READ, cache_policy=NO_CACHE)
 def read_histories(history_limit: int) -> dict[str, list[dict[str, Any]]]:
     """The recent Delta log of every physical table in the lake."""
     return {
@@ -77,7 +78,7 @@ def read_histories(history_limit: int) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def record_metrics(rows: list[dict[str, Any]], run_id: str) -> lake.WriteResult:
     """Append this measurement; a retry of the same run replaces its own rows."""
     data = pa.Table.from_pylist(rows, schema=PIPELINE_METRICS.schema)

@@ -32,6 +32,7 @@ from flows.catalog import (
 from flows.core import lake
 from flows.core.artifacts import markdown_table, publish_markdown, publish_table
 from flows.core.contracts import Table
+from flows.core.tasks import LAKE_READ, LAKE_WRITE
 from flows.monitoring.realtime_analytics_transforms import (
     TIME,
     advanced_watermark,
@@ -42,8 +43,6 @@ from flows.monitoring.realtime_analytics_transforms import (
     window_metrics,
     window_start,
 )
-
-IO_RETRIES: dict[str, Any] = {"retries": 3, "retry_delay_seconds": [1, 5, 15]}
 
 
 @dataclass(frozen=True)
@@ -84,7 +83,7 @@ def offset_row(consumer: str, offset: Offset, now: datetime) -> pl.DataFrame:
     )
 
 
-@task(**IO_RETRIES, cache_policy=NO_CACHE)
+@task(**LAKE_READ, cache_policy=NO_CACHE)
 def read_offset(consumer: str) -> Offset:
     if not lake.exists(STREAM_OFFSETS):
         return Offset(-1, None)
@@ -92,18 +91,18 @@ def read_offset(consumer: str) -> Offset:
     return Offset(rows[0]["version"], rows[0]["watermark"]) if rows else Offset(-1, None)
 
 
-@task(**IO_RETRIES, cache_policy=NO_CACHE)
+@task(**LAKE_READ, cache_policy=NO_CACHE)
 def source_version() -> int:
     return lake.version(EVENTS)
 
 
-@task(**IO_RETRIES, cache_policy=NO_CACHE)
+@task(**LAKE_READ, cache_policy=NO_CACHE)
 def read_new_events(since: int, until: int) -> pl.DataFrame:
     """Rows of the data files committed after `since` up to `until`."""
     return lake.appended_since(EVENTS, since, until=until)
 
 
-@task(**IO_RETRIES, cache_policy=NO_CACHE)
+@task(**LAKE_READ, cache_policy=NO_CACHE)
 def unseen(candidates: pl.DataFrame, version: int) -> pl.DataFrame:
     """Drop rows that were already in the table at `version` (files rewritten by a merge or an
     OPTIMIZE come back whole): only events that really arrived late are late."""
@@ -115,18 +114,18 @@ def unseen(candidates: pl.DataFrame, version: int) -> pl.DataFrame:
     return candidates.join(seen, on="event_id", how="anti")
 
 
-@task(**IO_RETRIES, cache_policy=NO_CACHE)
+@task(**LAKE_READ, cache_policy=NO_CACHE)
 def window_events(windows: list[datetime], window_minutes: int, version: int) -> pl.DataFrame:
     """Every event of the given windows, as of `version` (the time range is pushed down)."""
     return lake.read(EVENTS, where=in_windows(windows, window_minutes), version=version)
 
 
-@task(**IO_RETRIES, cache_policy=NO_CACHE, task_run_name="merge-{table.name}")
+@task(**LAKE_WRITE, cache_policy=NO_CACHE, task_run_name="merge-{table.name}")
 def merge_into(table: Table, rows: pl.DataFrame) -> lake.WriteResult:
     return lake.merge(table, rows)
 
 
-@task(**IO_RETRIES, cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def seed_sample_events(rows: int) -> None:
     """A zero-config run has a stream to read: sample events, if the lake has none."""
     if not lake.exists(EVENTS):

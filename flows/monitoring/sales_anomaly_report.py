@@ -37,6 +37,7 @@ from flows.catalog import ORDERS, SALES_ANOMALIES
 from flows.core import lake
 from flows.core.artifacts import publish_markdown
 from flows.core.lineage import fingerprint
+from flows.core.tasks import LAKE_READ, LAKE_WRITE
 from flows.monitoring.sales_anomaly_report_transforms import (
     anomaly_report,
     daily_sales,
@@ -80,7 +81,7 @@ def _api_url() -> str:
     return str(context.client.api_url if context else PREFECT_API_URL.value()).rstrip("/")
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+@task(**LAKE_READ, cache_policy=NO_CACHE)
 def read_orders() -> tuple[pl.DataFrame, int]:
     """The orders (one snapshot) and the Delta version they were read at."""
     version = lake.version(ORDERS)
@@ -88,13 +89,13 @@ def read_orders() -> tuple[pl.DataFrame, int]:
     return lake.read(ORDERS, columns=columns, version=version), version
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def publish_report(report: pl.DataFrame, report_id: str) -> lake.WriteResult:
     """Write the approved report; re-publishing the same report replaces its rows."""
     return lake.replace_where(SALES_ANOMALIES, report, where={"report_id": report_id})
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def seed_sample_orders(rows: int) -> None:
     """A zero-config run has orders to analyse: sample orders, if the lake has none."""
     if not lake.exists(ORDERS):

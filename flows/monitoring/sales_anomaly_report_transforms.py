@@ -1,9 +1,4 @@
-"""Pure sales-anomaly computations for sales_anomaly_report: robust statistics on Polars frames.
-
-A robust z-score uses the median and the median absolute deviation (MAD), so the outliers being
-looked for do not inflate the spread that is supposed to expose them (a mean/stddev z-score
-hides a large outlier behind the deviation it creates itself).
-"""
+"""Pure sales-anomaly computations for sales_anomaly_report: robust z-scores on Polars frames."""
 
 from __future__ import annotations
 
@@ -12,11 +7,8 @@ from datetime import datetime
 import polars as pl
 
 from flows.core.artifacts import markdown_table
+from flows.core.stats import robust_z_in_column
 
-MAD_TO_SIGMA = 1.4826
-"""MAD times this estimates the standard deviation of normally distributed data."""
-MEAN_AD_TO_SIGMA = 1.2533
-"""Mean absolute deviation times this estimates it; the fallback when over half the values tie."""
 ANOMALY_COLUMNS = (
     "anomaly_id",
     "kind",
@@ -29,25 +21,13 @@ ANOMALY_COLUMNS = (
 )
 
 
-def robust_z(values: pl.Expr) -> pl.Expr:
-    """(x - median) / (1.4826 * MAD); with MAD = 0, the mean absolute deviation; 0 if constant."""
-    median = values.median()
-    deviation = (values - median).abs()
-    spread = (
-        pl.when(deviation.median() > 0)
-        .then(deviation.median() * MAD_TO_SIGMA)
-        .otherwise(deviation.mean() * MEAN_AD_TO_SIGMA)
-    )
-    return pl.when(spread > 0).then((values - median) / spread).otherwise(0.0)
-
-
 def outlier_orders(orders: pl.DataFrame, *, threshold: float = 3.5) -> pl.DataFrame:
     """Orders whose amount is unusual on a log scale (order amounts are multiplicative)."""
     log_amount = pl.col("amount").log()
     return (
         orders.filter(pl.col("amount") > 0)
         .with_columns(
-            robust_z(log_amount).alias("robust_z"),
+            robust_z_in_column(log_amount).alias("robust_z"),
             pl.col("amount").median().alias("median"),
         )
         .filter(pl.col("robust_z").abs() > threshold)
@@ -85,7 +65,7 @@ def suspicious_days(daily: pl.DataFrame, *, threshold: float = 3.5) -> pl.DataFr
             pl.lit(None, pl.Int64).alias("order_id"),
             pl.col(metric).alias("value"),
             pl.col(metric).median().alias("median"),
-            robust_z(pl.col(metric)).alias("robust_z"),
+            robust_z_in_column(pl.col(metric)).alias("robust_z"),
         )
         for metric in ("orders", "revenue")
     ]

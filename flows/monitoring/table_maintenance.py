@@ -28,6 +28,7 @@ from flows.core import errors, lake
 from flows.core.artifacts import markdown_table, publish_markdown, publish_table
 from flows.core.contracts import Table
 from flows.core.settings import get_settings
+from flows.core.tasks import LAKE_WRITE, existing_tables
 
 SEED_COMMITS = 20
 
@@ -89,7 +90,7 @@ def _retry_unless_corrupt(task: Task[..., Any], task_run: TaskRun, state: State[
     return not isinstance(state.result(raise_on_failure=False), errors.CorruptTableError)
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_unless_corrupt,
+@task(**LAKE_WRITE, retry_condition_fn=_retry_unless_corrupt,
       cache_policy=NO_CACHE, task_run_name="maintain-{table.name}-{table.layer}")  # fmt: skip
 def maintain(
     table: Table, retention_hours: int, enforce_retention: bool, z_order: list[str]
@@ -105,12 +106,7 @@ def maintain(
     return Maintained(before, lake.layout(table), compaction.files_removed, len(removed))
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
-def existing(tables: list[Table]) -> list[Table]:
-    return [t for t in tables if lake.exists(t)]
-
-
-@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def seed_sample_events() -> None:
     """A zero-config run has something to maintain: sample events in many small commits."""
     data = samples.events(10_000)
@@ -140,7 +136,7 @@ def table_maintenance(
             "Vacuum forced to %d h: versions older than that lose their files", retention
         )
     selected = selected_tables(tables)
-    present = existing(selected)
+    present = existing_tables(selected)
     if not present and seed_if_empty and not tables:
         logger.info("The lake is empty: seeding %s with sample events to maintain", EVENTS.path)
         seed_sample_events()

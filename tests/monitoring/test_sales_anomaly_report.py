@@ -20,7 +20,6 @@ from flows.monitoring.sales_anomaly_report_transforms import (
     anomaly_report,
     daily_sales,
     outlier_orders,
-    robust_z,
     suspicious_days,
 )
 
@@ -36,19 +35,6 @@ def orders(amounts, days=None):
             "amount": [float(a) for a in amounts],
         }
     )
-
-
-@pytest.mark.parametrize(
-    ("values", "expected"),
-    [
-        ([1, 2, 3, 4, 5], [(v - 3) / 1.4826 for v in (1, 2, 3, 4, 5)]),  # median 3, MAD 1
-        ([5, 5, 5, 5], [0, 0, 0, 0]),  # constant: nothing is unusual
-        ([5, 5, 5, 9], [0, 0, 0, 4 / (1 * 1.2533)]),  # MAD 0: mean absolute deviation (1)
-    ],
-)
-def test_robust_z(values, expected):
-    frame = pl.DataFrame({"x": [float(v) for v in values]})
-    assert frame.select(robust_z(pl.col("x"))).to_series().to_list() == pytest.approx(expected)
 
 
 def test_a_planted_outlier_order_is_found_and_a_large_one_does_not_hide_it():
