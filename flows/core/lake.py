@@ -21,7 +21,12 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
-from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
+from deltalake.exceptions import (
+    CommitFailedError,
+    DeltaError,
+    SchemaMismatchError,
+    TableNotFoundError,
+)
 
 from flows.core import errors
 from flows.core.contracts import Table
@@ -545,6 +550,10 @@ def _write(
         write_deltalake(location(table), data, **arguments)
 
 
+_CONTENT_ERROR_PREFIXES = ("Schema error", "Invalid data", "Cast error", "Parser error")
+"""delta-rs errors about the data written (e.g. a duplicated column), not the store."""
+
+
 @contextmanager
 def _translated_errors(table: Table) -> Iterator[None]:
     try:
@@ -554,3 +563,7 @@ def _translated_errors(table: Table) -> Iterator[None]:
             f"{table.path}: another writer committed a conflicting change; re-run to apply on top"
             f" of it ({error})"
         ) from error
+    except DeltaError as error:
+        if isinstance(error, SchemaMismatchError) or str(error).startswith(_CONTENT_ERROR_PREFIXES):
+            raise errors.ContentError(f"{table.path} cannot store this data: {error}") from error
+        raise

@@ -10,13 +10,15 @@ read); a lake write may meet a commit conflict that needs longer to clear; an ex
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
 
-from prefect import task
+from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State, TaskRun
 
 from flows.core import lake
 from flows.core.contracts import Table
+from flows.core.errors import error_kind
 
 
 class RetryPolicy(TypedDict):
@@ -29,6 +31,12 @@ class RetryPolicy(TypedDict):
 LAKE_READ: RetryPolicy = {"retries": 2, "retry_delay_seconds": [2, 10]}
 LAKE_WRITE: RetryPolicy = {"retries": 3, "retry_delay_seconds": [1, 5, 15]}
 EXTERNAL_SOURCE: RetryPolicy = {"retries": 3, "retry_delay_seconds": [2, 5, 15]}
+
+
+def retry_if_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """A task's `retry_condition_fn`: retry what may pass next time, never a content error."""
+    error = state.result(raise_on_failure=False)
+    return not isinstance(error, BaseException) or error_kind(error) == "transient"
 
 
 @task(**LAKE_READ, cache_policy=NO_CACHE)
