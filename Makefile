@@ -76,12 +76,12 @@ server: $(STAMP) ## a native Prefect server on http://127.0.0.1:4200 (no Docker,
 	@echo "Then, in another shell: export PREFECT_API_URL=http://127.0.0.1:4200/api"
 	$(BIN)/prefect server start --host 127.0.0.1 --port 4200
 
-# Alerts (flows/monitoring/_automations.py): a notification block and Prefect automations that
+# Alerts (flows/monitoring/automations.py): a notification block and Prefect automations that
 # notify on failed/crashed flow runs and on failed data quality checks. Needs PREFECT_API_URL and
 # LAKE_ALERT_SLACK_WEBHOOK_URL (Slack) or LAKE_ALERT_WEBHOOK_URL (a JSON webhook).
 .PHONY: alerts
 alerts: $(STAMP) ## create or replace the alert automations on the Prefect server
-	$(BIN)/python -m flows.monitoring._automations
+	$(BIN)/python -m flows.monitoring.automations
 
 # Cloud (terraform/): synthesize the CDK Terrain stacks and scan them. Synth needs node (jsii).
 .PHONY: synth checkov

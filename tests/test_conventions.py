@@ -30,18 +30,25 @@ def modules() -> list[Path]:
     )
 
 
+def module_name(path: Path) -> str:
+    return ".".join(path.relative_to(REPO_ROOT).with_suffix("").parts)
+
+
 def flows_in(path: Path) -> dict[str, Flow]:
-    module = importlib.import_module(".".join(path.relative_to(REPO_ROOT).with_suffix("").parts))
+    """The flows a category file defines, or re-exports in `__all__` from its flow package."""
+    module = importlib.import_module(module_name(path))
+    exported = set(getattr(module, "__all__", ()))
     return {
         name: value
         for name, value in vars(module).items()
-        if isinstance(value, Flow) and value.fn.__module__ == module.__name__
+        if isinstance(value, Flow) and (value.fn.__module__ == module.__name__ or name in exported)
     }
 
 
 FLOWS = [(path, name, flow) for path in modules() for name, flow in flows_in(path).items()]
 FLOW_IDS = [f"{path.parent.name}/{name}" for path, name, _ in FLOWS]
 FLOW_FILES = sorted({path for path, _, _ in FLOWS})
+MAX_FLOW_MODULE_LINES = 200
 
 
 def deployments() -> list[dict]:
@@ -52,12 +59,41 @@ def test_flows_are_found():
     assert len(FLOWS) >= 2
 
 
-def test_helper_modules_are_private_or_transforms():
-    """A module without a flow is a helper: `_topic.py`, `<flow>_transforms.py` or `tables.py`."""
-    helpers = [p for p in modules() if p not in FLOW_FILES and p.name != "tables.py"]
-    assert [
-        p.name for p in helpers if not p.name.startswith("_") and not p.stem.endswith("_transforms")
-    ] == []
+def test_category_modules_are_flows_tables_or_shared_and_none_is_private():
+    """A category's top level holds its flow commands, `tables.py` and public shared modules; a
+    flow's own helpers live in its package, and no module name starts with an underscore."""
+    private = [
+        str(path.relative_to(REPO_ROOT))
+        for category in FLOW_DIRS
+        for path in (REPO_ROOT / "flows" / category).rglob("_*.py")
+        if path.name != "__init__.py"
+    ]
+    assert private == []
+    assert [p.name for p in modules() if p.stem.endswith("_transforms")] == []
+
+
+@pytest.mark.parametrize(("path", "name", "flow"), FLOWS, ids=FLOW_IDS)
+def test_a_flow_module_stays_under_the_line_limit(path, name, flow):
+    source = Path(sys.modules[flow.fn.__module__].__file__ or "")
+    lines = len(source.read_text().splitlines())
+    assert lines <= MAX_FLOW_MODULE_LINES, (
+        f"{source.relative_to(REPO_ROOT)} has {lines} lines: move pure logic into its package"
+    )
+
+
+@pytest.mark.parametrize(("path", "name", "flow"), FLOWS, ids=FLOW_IDS)
+def test_a_flow_from_a_package_has_a_thin_command_file(path, name, flow):
+    """`python flows/<category>/<flow>.py` stays the command; the flow lives in `<package>/flow.py`."""
+    if flow.fn.__module__ == module_name(path):
+        return
+    package = flow.fn.__module__.rsplit(".", 2)
+    assert package[0] == f"flows.{path.parent.name}", f"{path.name} re-exports another category"
+    assert package[2] == "flow", f"{flow.fn.__module__} should be <package>.flow"
+    tree = ast.parse(path.read_text())
+    statements = [n for n in tree.body if not isinstance(n, ast.Expr)]  # the docstring
+    assert all(isinstance(n, ast.ImportFrom | ast.Assign | ast.If) for n in statements), (
+        f"{path.name} should only import the flow, set __all__ and call main()"
+    )
 
 
 @pytest.mark.parametrize(("path", "name", "flow"), FLOWS, ids=FLOW_IDS)
@@ -194,3 +230,44 @@ def test_retry_policies_come_from_the_presets():
         if path != REPO_ROOT / "flows" / "core" / "tasks.py" and literal.search(path.read_text())
     ]
     assert written_by_hand == []
+
+
+def private_crossings(path: Path) -> list[str]:
+    return private_crossings_of(path, module_name(path))
+
+
+def private_crossings_of(path: Path, importer: str) -> list[str]:
+    """Names `path` (module `importer`) imports that are private (`_x`) to another package."""
+    found = []
+    for name in flows_imports(path):
+        parts = name.split(".")
+        private = [i for i, part in enumerate(parts) if part.startswith("_") and part[:2] != "__"]
+        if private and not importer.startswith(".".join(parts[: private[0]]) + "."):
+            found.append(name)
+    return sorted(found)
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(
+        p
+        for folder in ("flows", "tests", "bench")
+        for p in (REPO_ROOT / folder).rglob("*.py")
+        if ".venv" not in p.parts
+    ),
+    ids=lambda p: str(p.relative_to(REPO_ROOT)),
+)
+def test_nothing_private_is_imported_from_outside_its_package(path):
+    assert private_crossings(path) == []
+
+
+def test_the_privacy_check_finds_a_crossing(tmp_path):
+    module = tmp_path / "x.py"
+    module.write_text(
+        "from flows.etl._landing import text_batches\nfrom flows.core.lake import _frame\n"
+    )
+    assert private_crossings_of(module, "tests.x") == [
+        "flows.core.lake._frame",
+        "flows.etl._landing.text_batches",
+    ]
+    assert private_crossings_of(module, "flows.etl.x") == ["flows.core.lake._frame"]

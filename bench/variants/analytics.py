@@ -21,8 +21,8 @@ from flows.etl.stream_enrichment import (
     PRODUCT_COLUMNS,
     enriched_events,
 )
-from flows.ml._fraud import EARTH_RADIUS_KM, FraudRules, detect_fraud, empty_state
-from flows.monitoring.realtime_analytics_transforms import top_products, window_metrics
+from flows.ml.fraud.rules import EARTH_RADIUS_KM, FraudRules, detect_fraud, empty_state
+from flows.monitoring.realtime.transforms import top_products, window_metrics
 
 CUSTOMERS = 1_000_000
 PRODUCTS = 100_000
@@ -84,7 +84,7 @@ def _transactions(rows: int) -> pl.DataFrame:
 
 
 def fraud_polars(params: dict[str, Any]) -> dict[str, Any]:
-    """ml._fraud.detect_fraud on one batch with an empty state: signals, alerts, next state."""
+    """ml.fraud.rules.detect_fraud on one batch with an empty state: signals, alerts, next state."""
     batch = _transactions(int(params["rows"]))
     started = perf_counter()
     result = detect_fraud(batch, empty_state(), FraudRules(), datetime.now(UTC))

@@ -20,8 +20,8 @@ from flows.catalog import ORDERS
 from flows.core import lake, storage
 from flows.core.lineage import current_run
 from flows.core.settings import get_settings
-from flows.etl.s3_data_pipeline import conform_file, ingest_file
-from flows.etl.s3_data_pipeline_transforms import Conformed, LandingFile, landing_files
+from flows.etl.s3_pipeline.layers import conform_file, ingest_file
+from flows.etl.s3_pipeline.transforms import Conformed, LandingFile, landing_files
 
 LANDING = "landing"
 

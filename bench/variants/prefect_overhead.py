@@ -9,7 +9,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from bench.variants.ingest import ingest_delivery, landed_orders, summary
-from flows.etl.s3_data_pipeline_transforms import Conformed, LandingFile
+from flows.etl.s3_pipeline.transforms import Conformed, LandingFile
 
 
 @task(retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)

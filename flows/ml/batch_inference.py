@@ -28,11 +28,10 @@ from flows.core import lake
 from flows.core.artifacts import markdown_table, publish_markdown
 from flows.core.errors import ConfigurationError
 from flows.core.tasks import LAKE_READ, LAKE_WRITE
-from flows.ml import _modeling as modeling
-from flows.ml._registry import feature_table_contract, load_model, production_row, registry_rows
-from flows.ml.training_pipeline import default_model_name, training_pipeline
+from flows.ml import modeling, registry
+from flows.ml.training.flow import training_pipeline
 
-DEFAULT_MODEL = default_model_name(ORDER_FEATURES.path, "is_large_order")
+DEFAULT_MODEL = registry.default_model_name(ORDER_FEATURES.path, "is_large_order")
 
 
 def row_keys(frame: pl.DataFrame, key_columns: Sequence[str]) -> pl.Expr:
@@ -76,12 +75,12 @@ def prediction_rows(
 
 @task(**LAKE_READ, cache_policy=NO_CACHE)
 def find_production(model_name: str) -> dict[str, Any] | None:
-    return production_row(registry_rows(model_name))
+    return registry.production_row(registry.registry_rows(model_name))
 
 
 @task(**LAKE_READ, cache_policy=NO_CACHE)
 def load_production(prefix: str) -> modeling.TrainedModel:
-    return load_model(prefix, modeling.TrainedModel)
+    return registry.load_model(prefix, modeling.TrainedModel)
 
 
 @task(**LAKE_READ, cache_policy=NO_CACHE)
@@ -89,7 +88,7 @@ def read_unscored(
     feature_table: str, model_name: str, key_columns: list[str], full_refresh: bool
 ) -> tuple[pl.DataFrame, int]:
     """Rows of the feature table (at its current version) without a prediction yet."""
-    table = feature_table_contract(feature_table)
+    table = registry.feature_table_contract(feature_table)
     version = lake.version(table)
     frame = lake.read(table, version=version)
     scored = pl.Series("row_key", [], pl.String)
@@ -131,7 +130,7 @@ def batch_inference(
             raise ConfigurationError(f"{model_name} was not promoted: {trained['decision']}")
     model = load_production(production["artifact_uri"])
     feature_table = str(production["feature_table"])
-    keys = key_columns or list(feature_table_contract(feature_table).key)
+    keys = key_columns or list(registry.feature_table_contract(feature_table).key)
     if not keys:
         raise ConfigurationError(
             f"{feature_table} declares no key: pass key_columns to identify its rows"

@@ -10,9 +10,11 @@ from flows.catalog import INGEST_STATE, ORDERS
 from flows.core import lake
 from flows.core.errors import SourceError
 from flows.core.http_pages import get_page, records_table
-from flows.etl._ingest import Position
-from flows.etl._sample_api import PagesHandler, serve
-from flows.etl.api_ingest import SAMPLE_SOURCE, api_ingest, page_position, start_page
+from flows.etl.api.flow import SAMPLE_SOURCE
+from flows.etl.api.pages import page_position, start_page
+from flows.etl.api.sample_api import PagesHandler, serve
+from flows.etl.api_ingest import api_ingest
+from flows.etl.ingest import Position
 
 BRONZE = ORDERS.source_bronze("api")
 RECORDS = samples.order_records(250)  # 253 records: 3 malformed at the end

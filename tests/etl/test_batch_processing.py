@@ -9,16 +9,16 @@ from flows import samples
 from flows.catalog import SCORED_TRANSACTIONS, TRANSACTIONS
 from flows.core import lake
 from flows.core.errors import ContractViolation, LakeError
-from flows.etl.batch_processing import (
+from flows.etl.batch.flow import configured_task_runner, retry_unless_bad_data
+from flows.etl.batch.transforms import (
     BatchResult,
     batch_problems,
-    batch_processing,
     batch_summary,
-    configured_task_runner,
     day_window,
-    retry_unless_bad_data,
     scored_transactions,
+    summary_report,
 )
+from flows.etl.batch_processing import batch_processing
 
 
 def transactions(**columns):
@@ -62,6 +62,14 @@ def test_batch_summary_reports_success_rate_and_throughput():
     assert summary == {"batches": 4, "succeeded": 3, "failed": 1, "success_rate": 0.75,
                        "rows": 400, "seconds": 2.0, "rows_per_second": 200}  # fmt: skip
     assert batch_summary([], 0.0)["success_rate"] == 1.0
+
+
+def test_summary_report_lists_failed_batches_only_when_there_are_some():
+    summary = batch_summary([BatchResult("a", "completed", 10)], seconds=1.0)
+    assert summary_report(summary, []).startswith("# Batch processing: 1/1 batches (100.0%)")
+    assert "Failed batches" not in summary_report(summary, [])
+    failed = [BatchResult("2024-01-02", "failed", error="ContractViolation: bad")]
+    assert "ContractViolation: bad" in summary_report(summary, failed)
 
 
 def test_day_window_holds_exactly_one_utc_day():

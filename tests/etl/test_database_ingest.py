@@ -18,23 +18,21 @@ from flows.catalog import INGEST_STATE, ORDERS, ingested_table
 from flows.core import lake
 from flows.core.errors import ConfigurationError, SourceError
 from flows.core.lineage import BATCH_COLUMN
-from flows.etl._ingest import Position
-from flows.etl._postgres import (
+from flows.etl.database.flow import seed_sample_source
+from flows.etl.database.postgres import (
     arrow_type,
     chunk_query,
     database_name,
+    decode_position,
+    encode_position,
     position_text,
     qualified_name,
     redacted,
     rows_to_arrow,
-)
-from flows.etl.database_ingest import (
-    database_ingest,
-    decode_position,
-    encode_position,
-    seed_sample_source,
     source_id,
 )
+from flows.etl.database_ingest import database_ingest
+from flows.etl.ingest import Position
 from tests.conftest import REPO_ROOT, free_port
 
 BRONZE = ORDERS.source_bronze("postgres")

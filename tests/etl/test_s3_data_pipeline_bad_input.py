@@ -15,8 +15,8 @@ import pytest
 
 from flows.catalog import CUSTOMERS, ORDERS
 from flows.core import lake, storage
-from flows.etl.s3_data_pipeline import SOURCES, conform_file, ingest_file
-from flows.etl.s3_data_pipeline_transforms import landing_files
+from flows.etl.s3_pipeline.layers import SOURCES, conform_file, ingest_file
+from flows.etl.s3_pipeline.transforms import landing_files
 
 HEADER = "order_id,customer_id,product_id,quantity,amount,status,order_date,updated_at"
 

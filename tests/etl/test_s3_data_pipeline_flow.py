@@ -25,8 +25,8 @@ from flows.catalog import (
 )
 from flows.core import lake, storage
 from flows.core.errors import UnsafePathError
-from flows.etl._landing_samples import late_updates
 from flows.etl.s3_data_pipeline import s3_data_pipeline
+from flows.etl.s3_pipeline.samples import late_updates
 
 REPO = Path(__file__).resolve().parents[2]
 FLOW = REPO / "flows" / "etl" / "s3_data_pipeline.py"
@@ -127,7 +127,7 @@ def test_parameters_cannot_escape_the_lake_root(local_lake, prefect_api, paramet
 KILL_BETWEEN_BRONZE_AND_SILVER = textwrap.dedent(
     """
     import os, signal
-    import flows.etl.s3_data_pipeline as pipeline
+    import flows.etl.s3_pipeline.flow as pipeline
 
     class KillBeforeSilver:
         def submit(self, *args, **kwargs):

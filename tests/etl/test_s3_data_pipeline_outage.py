@@ -116,7 +116,7 @@ PAUSE_BEFORE_SILVER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    import flows.etl.s3_data_pipeline as pipeline
+    import flows.etl.s3_pipeline.flow as pipeline
 
     marker, go = Path(sys.argv[1]), Path(sys.argv[2])
     original = pipeline.conform_source

@@ -1,7 +1,8 @@
-"""Pure pieces of the S3 data pipeline: formats, parsing, planning, conforming, gold, Glue."""
+"""Pure pieces of the S3 data pipeline: formats, parsing, planning, conforming, gold, reports."""
 
 import gzip
 import json
+from collections import Counter
 from datetime import date
 
 import polars as pl
@@ -9,10 +10,9 @@ import pyarrow as pa
 import pytest
 
 from flows.catalog import ORDERS
-from flows.core.errors import ConfigurationError, SourceError, UnsafePathError
+from flows.core.errors import SourceError, UnsafePathError
 from flows.core.storage import StoredObject
-from flows.etl import _glue
-from flows.etl._landing import (
+from flows.etl.s3_pipeline.landing import (
     ERROR_COLUMN,
     RAW_COLUMN,
     error_batch,
@@ -24,21 +24,28 @@ from flows.etl._landing import (
     text_batch,
     text_schema,
 )
-from flows.etl._landing_samples import sample_files
-from flows.etl.s3_data_pipeline_transforms import (
+from flows.etl.s3_pipeline.report import (
+    drift_report,
+    files_report,
+    quarantine_report,
+    run_summary,
+)
+from flows.etl.s3_pipeline.samples import sample_files
+from flows.etl.s3_pipeline.transforms import (
+    Conformed,
     FileResult,
     LandingFile,
     checked_landing,
     conformed,
     customer_lifetime_value,
     daily_category_revenue,
-    drift_report,
-    files_report,
+    gold_scope,
     grouped_by_rows,
     landing_files,
     missing_required,
     new_columns,
     plan,
+    with_conformed,
 )
 
 
@@ -319,26 +326,6 @@ def test_drift_report_lists_new_columns_and_rejected_files():
     assert "No drift" in drift_report([FileResult(file, "bronze", 3)])
 
 
-@pytest.mark.parametrize(
-    ("arrow_type", "glue"),
-    [(pa.int64(), "bigint"), (pa.float64(), "double"), (pa.string(), "string"),
-     (pa.date32(), "date"), (pa.timestamp("us", "UTC"), "timestamp"), (pa.bool_(), "boolean"),
-     (pa.list_(pa.int64()), "string")],
-)  # fmt: skip
-def test_glue_types(arrow_type, glue):
-    assert _glue.glue_type(arrow_type) == glue
-
-
-def test_glue_table_input_puts_partitions_apart_and_needs_s3():
-    schema = pa.schema([("id", pa.int64()), ("day", pa.date32())])
-    table = _glue.glue_table_input("silver_x", "s3://b/lake/silver/x", schema, ["day"], "d")
-    assert table["StorageDescriptor"]["Columns"] == [{"Name": "id", "Type": "bigint"}]
-    assert table["PartitionKeys"] == [{"Name": "day", "Type": "date"}]
-    assert table["Parameters"]["table_type"] == "DELTA"
-    with pytest.raises(ConfigurationError, match="s3://"):
-        _glue.glue_table_input("silver_x", "/tmp/lake/silver/x", schema, [], "d")
-
-
 def test_sample_files_are_deterministic_and_cover_every_format():
     files = sample_files(200, seed=1)
     assert files == sample_files(200, seed=1)
@@ -353,3 +340,47 @@ def test_files_report_has_a_row_per_file_and_per_ignored_object():
         ("landing/orders/a.csv", "done", 3, ""),
         ("landing/x.csv", "ignored", 0, "why"),
     ]
+
+
+def delivery(name, source="orders"):
+    return LandingFile(f"landing/{source}/{name}", source, 1, name, "csv")
+
+
+def test_conformed_files_are_marked_done_with_their_silver_counts():
+    a, b = delivery("a.csv"), delivery("b.csv")
+    done = {a.batch_id: Conformed(a.batch_id, 5, 4, 1, 4, 0, Counter({"bad amount": 1}))}
+    marked = with_conformed([FileResult(a, "bronze", 5), FileResult(b, "failed")], done)
+    assert [(r.status, r.quarantined, r.bronze_rows) for r in marked] == [
+        ("done", 1, 5),
+        ("failed", 0, 0),
+    ]
+
+
+def test_gold_scope_takes_touched_days_and_customers_and_any_product_change():
+    orders, products = delivery("o.csv"), delivery("p.csv", "products")
+    done = {
+        orders.batch_id: Conformed(orders.batch_id, 2, 2, 0, 2, 0, Counter(),
+                                   frozenset({date(2024, 1, 2)}), pl.Series([3, 1])),
+        products.batch_id: Conformed(products.batch_id, 1, 1, 0, 0, 1, Counter()),
+    }  # fmt: skip
+    results = [FileResult(orders, "done"), FileResult(products, "done")]
+    days, customers, products_changed = gold_scope(results, done)
+    assert (days, customers.to_list(), products_changed) == ({date(2024, 1, 2)}, [1, 3], True)
+    assert gold_scope(results[:1], {orders.batch_id: done[orders.batch_id]})[2] is False
+
+
+def test_quarantine_report_and_run_summary_add_up_every_delivery():
+    a, b = delivery("a.csv"), delivery("b.csv")
+    conformed_files = [
+        Conformed(a.batch_id, 5, 3, 2, 3, 0, Counter({"bad amount": 2})),
+        Conformed(b.batch_id, 4, 3, 1, 1, 2, Counter({"bad amount": 1})),
+    ]
+    assert quarantine_report(conformed_files).startswith("# Quarantined rows: 3\n\n")
+    assert "bad amount" in quarantine_report(conformed_files)
+    results = [FileResult(a, "done", 5), FileResult(b, "done", 0), FileResult(a, "empty")]
+    summary = run_summary(results, conformed_files, done_before=7, gold_commits=2)
+    assert summary == {
+        "files_ingested": 2, "files_empty": 1, "files_failed": 0, "files_done_before": 7,
+        "rows_parsed": 5, "rows_conformed": 9, "rows_valid": 6, "rows_quarantined": 3,
+        "gold_commits": 2,
+    }  # fmt: skip

@@ -8,17 +8,17 @@ import pytest
 from flows import samples
 from flows.catalog import FEATURE_METADATA, ORDER_FEATURES, ORDERS
 from flows.core import lake
-from flows.ml._features import (
+from flows.ml.features.flow import (
+    feature_engineering_pipeline,
+    feature_metadata_rows,
+    feature_profile,
+)
+from flows.ml.features.transforms import (
     FEATURE_FAMILIES,
     LARGE_ORDER_AMOUNT,
     as_of_before,
     order_features,
     temporal_features,
-)
-from flows.ml.feature_engineering_pipeline import (
-    feature_engineering_pipeline,
-    feature_metadata_rows,
-    feature_profile,
 )
 
 T0 = datetime(2024, 3, 4, 12, 0, tzinfo=UTC)  # a Monday

@@ -8,15 +8,26 @@ import pytest
 from flows import samples
 from flows.catalog import FRAUD_ACCOUNT_STATE, FRAUD_ALERTS, MODEL_REGISTRY, TRANSACTIONS
 from flows.core import lake
-from flows.ml._fraud import (
-    FraudRules,
+from flows.ml.fraud.anomaly import (
+    ANOMALY_MODEL,
     anomaly_alerts,
+    anomaly_inputs,
+    fitted_forest,
+    forest_alerts,
+    forest_version,
+)
+from flows.ml.fraud.flow import fraud_detection
+from flows.ml.fraud.report import summary_markdown
+from flows.ml.fraud.rules import (
+    FraudRules,
     detect_fraud,
     empty_state,
     haversine_km,
     history_median_mad,
+    merged_state,
+    watermark,
 )
-from flows.ml.fraud_detection import ANOMALY_MODEL, fraud_detection, merged_state, watermark
+from flows.ml.fraud.sample_data import sample_transactions
 
 T0 = datetime(2024, 2, 1, 12, tzinfo=UTC)
 BERLIN, POTSDAM, PARIS = (52.52, 13.40), (52.39, 13.06), (48.86, 2.35)
@@ -182,6 +193,49 @@ def test_anomaly_alerts_keep_only_the_outliers_with_their_score():
     assert alerts["transaction_id"].to_list() == [301]
     assert json.loads(alerts["evidence"][0]) == {"anomaly_score": 0.8}
     FRAUD_ALERTS.conform(alerts.to_arrow())
+
+
+def test_the_forest_alerts_on_exactly_the_rows_it_calls_outliers():
+    (result,) = run(txns(*USUAL, *TRIP))
+    inputs = anomaly_inputs(result.signals)
+    model = fitted_forest(inputs, contamination=0.2, seed=1)
+    alerts = forest_alerts(model, result.signals, inputs, T0)
+    outliers = result.signals.filter(pl.Series(model.predict(inputs) == -1))
+    assert alerts["transaction_id"].to_list() == outliers["transaction_id"].to_list()
+    assert set(alerts["rule"]) == {"isolation_forest"}
+    assert 0 < alerts.height < result.signals.height
+
+
+def test_forest_version_registers_the_forest_as_unsupervised():
+    version = forest_version(
+        version=2, fitted_rows=300, contamination=0.01, seed=5, transactions_version=7
+    )
+    row = version.row(T0)
+    assert (row["model_name"], row["version"], row["target"]) == (ANOMALY_MODEL, 2, None)
+    assert json.loads(row["input_versions"]) == {TRANSACTIONS.path: 7}
+    assert json.loads(row["params"]) == {"n_estimators": 100, "contamination": 0.01}
+
+
+def test_summary_lists_alerts_per_rule_and_the_thresholds_used():
+    text = summary_markdown(
+        transactions=10,
+        batches=2,
+        since=None,
+        source="silver/transactions v3",
+        counts={"velocity": 2, "amount_anomaly": 1},
+        rules=RULES,
+    )
+    assert text.startswith("# Fraud detection: 10 transactions in 2 batch(es)\n")
+    assert "Since the beginning, silver/transactions v3." in text
+    assert text.index("| amount_anomaly | 1 |") < text.index("| velocity | 2 |")
+    assert "| velocity_max | 5 |" in text
+
+
+def test_sample_transactions_carry_one_injected_case_of_each_rule():
+    table = sample_transactions(100, seed=1)
+    assert table.num_rows == 100 + 23
+    assert table["transaction_id"].to_pylist()[100:] == list(range(101, 124))
+    TRANSACTIONS.conform(table)
 
 
 def test_flow_flags_the_injected_cases_and_a_rerun_adds_nothing(any_lake, prefect_api):

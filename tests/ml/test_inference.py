@@ -10,8 +10,7 @@ import pytest
 from flows.catalog import MODEL_REGISTRY, ORDER_FEATURES, PREDICTIONS
 from flows.core import lake
 from flows.core.errors import ConfigurationError
-from flows.ml import _modeling as modeling
-from flows.ml._registry import load_model
+from flows.ml import modeling
 from flows.ml.batch_inference import (
     DEFAULT_MODEL,
     batch_inference,
@@ -19,8 +18,9 @@ from flows.ml.batch_inference import (
     row_keys,
     unscored,
 )
-from flows.ml.feature_engineering_pipeline import feature_engineering_pipeline
-from flows.ml.training_pipeline import training_pipeline
+from flows.ml.features.flow import feature_engineering_pipeline
+from flows.ml.registry import load_model
+from flows.ml.training.flow import training_pipeline
 from tests.conftest import REPO_ROOT
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

@@ -1,4 +1,6 @@
 import math
+import pickle
+import sys
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 
@@ -7,16 +9,18 @@ import polars as pl
 import pytest
 
 from flows.catalog import ORDER_FEATURES
+from flows.core import storage
 from flows.core.errors import ConfigurationError, ContractViolation
-from flows.ml import _modeling as modeling
-from flows.ml._registry import (
+from flows.ml import modeling
+from flows.ml.registry import (
     feature_table_contract,
+    load_model,
     next_version,
     production_row,
     promotion_decision,
     registry_updates,
 )
-from flows.ml._report import confusion_svg, roc_svg, training_report
+from flows.ml.training.report import confusion_svg, report_files, roc_svg, training_report
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -194,3 +198,75 @@ def test_report_shows_candidate_and_production_side_by_side():
     assert "| metric | v2 | v1 |" in report
     assert "| roc_auc | 0.8 | 0.7 |" in report
     assert "[ROC curve](roc.svg)" in report
+
+
+@pytest.fixture(scope="module")
+def candidate():
+    """A candidate tuned on 90 hourly rows with one informative feature, scored on the newest 30."""
+    rng = np.random.default_rng(3)
+    signal = rng.normal(0, 1, 120)
+    frame = pl.DataFrame(
+        {
+            "ts": [datetime(2024, 1, 1, tzinfo=UTC) + timedelta(hours=h) for h in range(120)],
+            "x": signal,
+            "y": (signal + rng.normal(0, 0.5, 120) > 0).astype(np.int64),
+        }
+    )
+    return modeling.train_candidate(
+        frame,
+        target="y",
+        time_column="ts",
+        exclude=(),
+        holdout_fraction=0.25,
+        seed=1,
+        candidates=2,
+        folds=2,
+    )
+
+
+def test_a_candidate_is_tuned_on_the_older_rows_and_scored_on_the_newest(candidate):
+    assert (candidate.training_rows, candidate.holdout.height) == (90, 30)
+    assert candidate.cutoff == datetime(2024, 1, 1, tzinfo=UTC) + timedelta(hours=90)
+    assert candidate.model.columns == modeling.FeatureColumns(("x",), (), ())
+    metrics, scores = modeling.holdout_metrics(candidate.model, candidate.holdout)
+    assert candidate.metrics == {**metrics, "cv_roc_auc": candidate.metrics["cv_roc_auc"]}
+    assert candidate.scores.tolist() == scores.tolist()
+    assert candidate.metrics["roc_auc"] > 0.8
+
+
+def test_comparable_metrics_say_why_a_model_cannot_score_a_holdout(candidate):
+    model, holdout = candidate.model, candidate.holdout
+    assert modeling.comparable_metrics(model, holdout, "churned") == (
+        None,
+        "predicts 'y', not 'churned'",
+    )
+    metrics, unusable = modeling.comparable_metrics(model, holdout.drop("x"), "y")
+    assert metrics is None
+    assert unusable.startswith("cannot score this holdout: ")
+    scored = modeling.holdout_metrics(model, holdout)[0]
+    assert modeling.comparable_metrics(model, holdout, "y") == (scored, "")
+
+
+def test_report_files_compare_the_candidate_with_production(candidate):
+    files = report_files(
+        candidate, title="m v2", version=2, production=(1, {"roc_auc": 0.5}), decision="promoted"
+    )
+    assert list(files) == ["report.md", "roc.svg", "confusion_matrix.svg"]
+    assert "| metric | v2 (candidate) | v1 (production) |" in files["report.md"]
+    assert "| roc_auc | " in files["report.md"]
+    assert f"AUC = {candidate.metrics['roc_auc']:.3f}" in files["roc.svg"]
+    ET.fromstring(files["confusion_matrix.svg"])
+    alone = report_files(candidate, title="m v1", version=1, production=None, decision="first")
+    assert "| metric | v1 (candidate) |" in alone["report.md"]
+
+
+def test_a_model_saved_before_modeling_was_made_public_still_loads(local_lake, monkeypatch):
+    model = modeling.TrainedModel(None, modeling.FeatureColumns(("x",), (), ()), "y", 1)
+    with monkeypatch.context() as old_layout:
+        old_layout.setitem(sys.modules, "flows.ml._modeling", modeling)
+        for moved in (modeling.TrainedModel, modeling.FeatureColumns):
+            old_layout.setattr(moved, "__module__", "flows.ml._modeling")
+        saved = pickle.dumps(model, protocol=5)
+    assert b"flows.ml._modeling" in saved
+    storage.write_bytes("models/m/1/model.pkl", saved)
+    assert load_model("models/m/1", modeling.TrainedModel) == model

@@ -8,10 +8,10 @@ import pytest
 from flows.catalog import MODEL_REGISTRY
 from flows.core import lake, storage
 from flows.core.contracts import Table
-from flows.ml._modeling import TrainedModel
-from flows.ml._registry import load_model
-from flows.ml.feature_engineering_pipeline import feature_engineering_pipeline
-from flows.ml.training_pipeline import training_pipeline
+from flows.ml.features.flow import feature_engineering_pipeline
+from flows.ml.modeling import TrainedModel
+from flows.ml.registry import load_model
+from flows.ml.training.flow import training_pipeline
 
 CHURN = Table("churn_signals", "gold")
 

@@ -20,8 +20,8 @@ from flows.catalog import PRODUCTS
 from flows.core import lake
 from flows.core.errors import ConfigurationError
 from flows.core.settings import LakeSettings
-from flows.monitoring import _automations as alerts
-from flows.monitoring.data_quality_monitor import data_quality_monitor
+from flows.monitoring import automations as alerts
+from flows.monitoring.data_quality.flow import data_quality_monitor
 
 WAIT_SECONDS = 60
 

@@ -25,18 +25,16 @@ from flows.catalog import (
 )
 from flows.core import lake, storage
 from flows.core.quality import CheckResult
-from flows.monitoring import data_quality_monitor as monitor
-from flows.monitoring._data_quality import (
+from flows.monitoring.data_quality import flow as monitor
+from flows.monitoring.data_quality.checks import (
     data_commits,
-    failures_markdown,
     freshness_result,
-    health_score,
     rows_delivered,
     sample_step,
     schema_drift_results,
-    status,
     volume_result,
 )
+from flows.monitoring.data_quality.report import failures_markdown, health_score, status
 from tests.conftest import REPO_ROOT
 
 NOW = datetime(2026, 1, 10, 12, tzinfo=UTC)

@@ -17,19 +17,18 @@ from prefect import flow
 from flows import samples
 from flows.catalog import EVENTS, PIPELINE_METRICS
 from flows.core import lake
-from flows.monitoring._pipeline_health import (
+from flows.monitoring.health.flow import pipeline_health
+from flows.monitoring.health.metrics import (
     UNKNOWN_FLOW,
     RunRecord,
-    bar_chart,
     flow_metrics,
-    health_markdown,
     is_late,
     metric_rows,
     percentile,
     rows_written,
     table_writes,
 )
-from flows.monitoring.pipeline_health import pipeline_health
+from flows.monitoring.health.report import bar_chart, health_markdown
 from tests.conftest import REPO_ROOT
 
 T0 = datetime(2026, 1, 10, 12, tzinfo=UTC)

@@ -18,8 +18,9 @@ from flows.catalog import (
     STREAM_OFFSETS,
 )
 from flows.core import lake
-from flows.monitoring.realtime_analytics import consumer_name, realtime_analytics
-from flows.monitoring.realtime_analytics_transforms import (
+from flows.monitoring.realtime.flow import realtime_analytics
+from flows.monitoring.realtime.offsets import consumer_name
+from flows.monitoring.realtime.transforms import (
     advanced_watermark,
     affected_windows,
     in_windows,

@@ -15,8 +15,9 @@ from prefect.flow_runs import resume_flow_run
 from flows import samples
 from flows.catalog import ORDERS, SALES_ANOMALIES
 from flows.core import lake
-from flows.monitoring.sales_anomaly_report import approval_instructions, sales_anomaly_report
-from flows.monitoring.sales_anomaly_report_transforms import (
+from flows.monitoring.sales_anomalies.approval import approval_instructions
+from flows.monitoring.sales_anomalies.flow import sales_anomaly_report
+from flows.monitoring.sales_anomalies.transforms import (
     anomaly_report,
     daily_sales,
     outlier_orders,

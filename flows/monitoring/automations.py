@@ -1,6 +1,6 @@
 """Alerts as code: Prefect automations that notify on failed/crashed runs and failed quality checks.
 
-`make alerts` (or `python -m flows.monitoring._automations`) stores the notification block and
+`make alerts` (or `python -m flows.monitoring.automations`) stores the notification block and
 creates or replaces the automations on the Prefect server PREFECT_API_URL points at. The webhook
 comes from the environment, never from this file: LAKE_ALERT_SLACK_WEBHOOK_URL (a Slack incoming
 webhook) or LAKE_ALERT_WEBHOOK_URL (any endpoint taking a JSON POST {"subject", "body"}).

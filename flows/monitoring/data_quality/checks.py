@@ -1,4 +1,4 @@
-"""The data quality monitor's pure parts: freshness, volume and drift from the Delta log, scores.
+"""The data quality monitor's checks: freshness, volume and drift from the Delta log, a sample.
 
 Freshness and volume look only at commits that bring data (WRITE, MERGE), so maintenance commits
 (OPTIMIZE, VACUUM) never make a stale table look fresh or a quiet day look like a volume drop.
@@ -9,20 +9,18 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
 import pyarrow as pa
 
-from flows.core.artifacts import markdown_table
 from flows.core.contracts import Table
-from flows.core.quality import CheckResult, Severity
+from flows.core.quality import CheckResult
 from flows.core.stats import robust_z_of
 
 DATA_OPERATIONS = frozenset({"WRITE", "MERGE", "STREAMING UPDATE"})
-SEVERITY_WEIGHT: Mapping[Severity, int] = {"critical": 5, "warning": 1}
 
 
 def rows_delivered(commit: Mapping[str, Any]) -> int | None:
@@ -158,22 +156,6 @@ def schema_drift_results(table: Table, actual: pa.Schema) -> list[CheckResult]:
     return found
 
 
-def health_score(results: Iterable[CheckResult]) -> float:
-    """100 when every check passes; each failure costs its weight (critical 5, warning 1)."""
-    total = failed = 0
-    for result in results:
-        weight = SEVERITY_WEIGHT[result.severity]
-        total += weight
-        failed += 0 if result.success else weight
-    return 100.0 if total == 0 else round(100.0 * (1 - failed / total), 1)
-
-
-def status(results: Iterable[CheckResult]) -> str:
-    """`critical` if any critical check failed, else `warning` if any failed, else `ok`."""
-    failures = {r.severity for r in results if not r.success}
-    return "critical" if "critical" in failures else "warning" if failures else "ok"
-
-
 @dataclass(frozen=True)
 class TableSnapshot:
     """What the monitor reads of one table: a sample, its log and its schema."""
@@ -204,56 +186,14 @@ def unreadable_result(table: Table, error: Exception) -> CheckResult:
     )
 
 
-def result_rows(
-    results: list[CheckResult], snapshot: TableSnapshot | None, run_id: str, checked_at: datetime
-) -> list[dict[str, Any]]:
-    """Rows for _ops/quality_results."""
+def delta_log_results(
+    snapshot: TableSnapshot, *, volume_window: int, now: datetime
+) -> list[CheckResult]:
+    """Freshness, volume and schema drift of one table, all read from its Delta log."""
+    commits = data_commits(snapshot.history)
+    freshness = freshness_result(snapshot.table, commits, now)
     return [
-        {
-            **asdict(result),
-            "run_id": run_id,
-            "checked_at": checked_at,
-            "table_version": snapshot.version if snapshot else None,
-            "rows_checked": snapshot.sample.height if snapshot else None,
-            "rows_total": snapshot.rows_total if snapshot else None,
-        }
-        for result in results
+        *([freshness] if freshness else []),
+        volume_result(snapshot.table, commits, window=volume_window),
+        *schema_drift_results(snapshot.table, snapshot.schema),
     ]
-
-
-def summary_row(
-    table: Table, snapshot: TableSnapshot | None, results: list[CheckResult]
-) -> dict[str, Any]:
-    failed = [r for r in results if not r.success]
-    return {
-        "table": table.path,
-        "status": status(results),
-        "health_score": health_score(results),
-        "checks": len(results),
-        "failed_critical": sum(r.severity == "critical" for r in failed),
-        "failed_warning": sum(r.severity == "warning" for r in failed),
-        "version": snapshot.version if snapshot else None,
-        "rows_total": snapshot.rows_total if snapshot else None,
-        "rows_checked": snapshot.sample.height if snapshot else None,
-    }
-
-
-def failures_markdown(results: list[CheckResult], absent: list[str]) -> str:
-    """The failed checks as a table, and the catalog tables the lake does not hold (yet)."""
-    failed = [r for r in results if not r.success]
-    rows = [
-        {
-            "table": r.table,
-            "check": r.check,
-            "column": r.column or "",
-            "severity": r.severity,
-            "observed": r.observed[:120],
-            "expected": r.expected[:80],
-        }
-        for r in failed
-    ]
-    missing = ", ".join(f"`{path}`" for path in absent) or "none"
-    return (
-        f"## Failed checks: {len(failed)}\n\n{markdown_table(rows)}\n\n"
-        f"Catalog tables not in the lake (not checked): {missing}"
-    )

@@ -1,7 +1,9 @@
-"""PostgreSQL reading for database_ingest: keyset chunks as Arrow, typed from the column types."""
+"""PostgreSQL reading for database_ingest: keyset chunks as Arrow, typed from the column types,
+and the source's name and (watermark, key) position as kept in `_ops/ingest_state`."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -15,6 +17,7 @@ from psycopg import sql
 from flows.core.errors import ConfigurationError, SourceError
 from flows.core.http_pages import text_value
 from flows.core.settings import get_settings
+from flows.etl.ingest import Position
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 _ARROW_TYPES: dict[str, pa.DataType] = {
@@ -121,6 +124,26 @@ def position_text(value: Any) -> str:
     if isinstance(value, Decimal):
         return format(value, "f")
     return str(value)
+
+
+def encode_position(chunk: pa.Table, watermark: str, key: str) -> str:
+    """The (watermark, key) of the chunk's last row, as the text stored in _ops/ingest_state."""
+    last = chunk.slice(chunk.num_rows - 1).to_pylist()[0]
+    return json.dumps([position_text(last[watermark]), position_text(last[key])])
+
+
+def decode_position(position: Position | None) -> tuple[str, str] | None:
+    if position is None:
+        return None
+    watermark, key = json.loads(position.position)
+    return str(watermark), str(key)
+
+
+def source_id(database: str, table: str) -> str:
+    """The source as named in lineage and state: database and table, so the watermark survives
+    a change of host (a failover, a replica, a proxy) and never holds credentials."""
+    schema, name = qualified_name(table)
+    return f"postgres:{database}/{schema}.{name}"
 
 
 def read_chunk(

@@ -7,6 +7,7 @@ from html import escape
 from typing import Any
 
 from flows.core.artifacts import markdown_table
+from flows.ml import modeling
 
 _SIZE = 240
 _MARGIN = 32
@@ -94,3 +95,38 @@ def training_report(
             f"## Plots\n\n{links}",
         ]
     )
+
+
+def report_files(
+    candidate: modeling.Candidate,
+    *,
+    title: str,
+    version: int,
+    production: tuple[int, Mapping[str, float]] | None,
+    decision: str,
+) -> dict[str, str]:
+    """`report.md`, `roc.svg` and `confusion_matrix.svg`, saved beside the candidate's model.
+
+    Args:
+        production: the production version and its metrics on the candidate's holdout, if any.
+    """
+    labels, scores = candidate.holdout_labels, candidate.scores
+    compared: dict[str, Mapping[str, float]] = {f"v{version} (candidate)": candidate.metrics}
+    if production is not None:
+        compared[f"v{production[0]} (production)"] = production[1]
+    fpr, tpr = modeling.roc_points(labels, scores)
+    matrix = modeling.confusion(labels, scores)
+    report = training_report(
+        title=title,
+        metrics=compared,
+        matrix=matrix,
+        calibration=modeling.calibration_table(labels, scores),
+        params=candidate.params,
+        decision=decision,
+        plots={"ROC curve": "roc.svg", "Confusion matrix": "confusion_matrix.svg"},
+    )
+    return {
+        "report.md": report,
+        "roc.svg": roc_svg(fpr, tpr, candidate.metrics["roc_auc"]),
+        "confusion_matrix.svg": confusion_svg(matrix),
+    }

@@ -1,4 +1,4 @@
-"""Pure sales-anomaly computations for sales_anomaly_report: robust z-scores on Polars frames."""
+"""Pure sales-anomaly computations: robust z-scores on Polars frames, the report to review."""
 
 from __future__ import annotations
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 
 import polars as pl
 import pyarrow as pa
@@ -16,7 +16,7 @@ from flows.core.errors import UnsafePathError
 from flows.core.lineage import fingerprint, stamp
 from flows.core.paths import safe_relative
 from flows.core.storage import StoredObject
-from flows.etl._landing import ERROR_COLUMN, RAW_COLUMN, Format, file_format
+from flows.etl.s3_pipeline.landing import ERROR_COLUMN, RAW_COLUMN, Format, file_format
 
 DONE_STATUSES = frozenset({"done", "empty", "failed"})
 
@@ -214,6 +214,34 @@ def reason_counts(rejects: pa.Table) -> Counter[str]:
     return Counter(rejects.column(REASON_COLUMN).to_pylist())
 
 
+def with_conformed(
+    results: Iterable[FileResult], done: Mapping[str, Conformed]
+) -> list[FileResult]:
+    """Each file's result, marked done with its silver counts when its delivery was conformed."""
+    return [
+        replace(r, status="done", quarantined=c.quarantined, bronze_rows=c.bronze_rows)
+        if (c := done.get(r.file.batch_id))
+        else r
+        for r in results
+    ]
+
+
+def gold_scope(
+    results: Iterable[FileResult], done: Mapping[str, Conformed]
+) -> tuple[set[date], pl.Series, bool]:
+    """What gold must rebuild: the order days and customers silver changed, and whether any
+    product changed (then every day, since a category may have moved)."""
+    orders_done = [c for c in done.values() if c.order_dates or len(c.customer_ids)]
+    products_changed = any(
+        c.valid for r in results if r.file.source == "products" and (c := done.get(r.file.batch_id))
+    )
+    return (
+        {d for c in orders_done for d in c.order_dates if isinstance(d, date)},
+        distinct_customers([c.customer_ids for c in orders_done]),
+        products_changed,
+    )
+
+
 def daily_category_revenue(orders: pl.DataFrame, products: pl.DataFrame) -> pl.DataFrame:
     """Orders, units and revenue per day and category; cancelled orders count for nothing."""
     categories = products.select("product_id", "category")
@@ -245,59 +273,6 @@ def customer_lifetime_value(orders: pl.DataFrame) -> pl.DataFrame:
         .with_columns((pl.col("revenue") / pl.col("orders")).alias("average_order_value"))
         .sort("customer_id")
     )
-
-
-def manifest_rows(results: Iterable[FileResult], run_id: str) -> list[dict[str, object]]:
-    """Manifest rows (LANDING_FILES) for what this run did to each file."""
-    return [
-        {
-            "batch_id": r.file.batch_id,
-            "source_file": r.file.path,
-            "source": r.file.source,
-            "size": r.file.size,
-            "tag": r.file.tag,
-            "status": r.status,
-            "rows": r.bronze_rows,
-            "quarantined": r.quarantined,
-            "new_columns": ", ".join(r.new_columns) or None,
-            "error": r.error,
-            "run_id": run_id,
-        }
-        for r in results
-    ]
-
-
-def files_report(
-    results: Iterable[FileResult], ignored: Iterable[tuple[str, str]] = ()
-) -> list[dict[str, object]]:
-    """One row per file for the run's table artifact, ignored objects with the reason last."""
-    skipped: list[dict[str, object]] = [
-        {"file": path, "format": "", "status": "ignored", "rows parsed": 0, "quarantined": 0,
-         "new columns": "", "error": why}
-        for path, why in ignored
-    ]  # fmt: skip
-    return [
-        {
-            "file": r.file.path,
-            "format": r.file.format or "unknown",
-            "status": r.status,
-            "rows parsed": r.rows,
-            "quarantined": r.quarantined,
-            "new columns": ", ".join(r.new_columns),
-            "error": r.error or "",
-        }
-        for r in results
-    ] + skipped
-
-
-def drift_report(results: Iterable[FileResult]) -> str:
-    """Markdown: which files brought columns the contract does not know, or lacked required ones."""
-    added = [(r.file.path, ", ".join(r.new_columns)) for r in results if r.new_columns]
-    missing = [(r.file.path, r.error) for r in results if r.error and "required" in r.error]
-    lines = ["# Schema drift", ""]
-    lines += [f"- `{path}` added: {columns} (kept in bronze)" for path, columns in added]
-    lines += [f"- `{path}` rejected: {error}" for path, error in missing]
-    return "\n".join(lines if len(lines) > 2 else [*lines, "No drift: every file matched."])
 
 
 def _frame(data: pa.Table) -> pl.DataFrame:

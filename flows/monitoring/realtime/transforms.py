@@ -1,4 +1,4 @@
-"""Pure window computations for realtime_analytics: Polars frames in, frames out, no I/O.
+"""Pure window computations for realtime analytics: Polars frames in, frames out, no I/O.
 
 `window_metrics` and `top_products` are exact over the events they are given, so a window
 spanning several micro-batches is recomputed from all its events rather than merged from
@@ -106,4 +106,16 @@ def in_windows(windows: list[datetime], window_minutes: int) -> pl.Expr:
         (pl.col(TIME) >= low)
         & (pl.col(TIME) < high)
         & window_start(window_minutes).is_in(pl.Series(windows, dtype=pl.Datetime("us", "UTC")))
+    )
+
+
+def late_rows(
+    late: pl.DataFrame, *, consumer: str, window_minutes: int, watermark: datetime, now: datetime
+) -> pl.DataFrame:
+    """Too-late events as rows of the late-events table."""
+    return late.with_columns(
+        pl.lit(consumer).alias("consumer"),
+        window_start(window_minutes),
+        pl.lit(watermark).cast(pl.Datetime("us", "UTC")).alias("watermark"),
+        pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("detected_at"),
     )

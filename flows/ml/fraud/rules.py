@@ -8,7 +8,6 @@ flow persists the state and the alerts; the benchmark calls `detect_fraud` direc
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias
@@ -20,7 +19,6 @@ from flows.core.stats import robust_z
 
 FloatArray: TypeAlias = np.ndarray[Any, np.dtype[np.float64]]
 IntArray: TypeAlias = np.ndarray[Any, np.dtype[np.int64]]
-BoolArray: TypeAlias = np.ndarray[Any, np.dtype[np.bool_]]
 EARTH_RADIUS_KM = 6_371.0
 
 
@@ -262,6 +260,22 @@ def next_state(timeline: pl.DataFrame, rules: FraudRules, updated_at: datetime) 
     )
 
 
+def merged_state(state: pl.DataFrame, updates: pl.DataFrame) -> pl.DataFrame:
+    """`state` with the updated accounts replaced."""
+    kept = state.filter(~pl.col("account_id").is_in(updates.get_column("account_id").implode()))
+    return pl.concat([kept, updates])
+
+
+def watermark(state: pl.DataFrame, lateness: timedelta) -> datetime | None:
+    """Where the next run starts: `lateness` before the newest transaction any account has seen.
+
+    Transactions that arrive up to `lateness` late are still scored; those already scored are
+    scored again with the same result (their alerts MERGE onto themselves).
+    """
+    newest = state.get_column("last_seen_at").max()
+    return newest - lateness if isinstance(newest, datetime) else None
+
+
 def detect_fraud(
     batch: pl.DataFrame, state: pl.DataFrame, rules: FraudRules, detected_at: datetime
 ) -> FraudResult:
@@ -273,39 +287,4 @@ def detect_fraud(
         signals=in_batch,
         alerts=rule_alerts(in_batch, detected_at),
         state=next_state(timeline, rules, detected_at),
-    )
-
-
-def anomaly_inputs(signals: pl.DataFrame) -> FloatArray:
-    """The per-transaction numbers the isolation forest sees (missing history = typical)."""
-    hour = pl.col("occurred_at").dt.hour().cast(pl.Float64) * (2 * math.pi / 24)
-    return signals.select(
-        pl.col("amount").log1p(),
-        pl.col("amount_z").fill_null(0.0).fill_nan(0.0).clip(-50, 50),
-        pl.col("velocity_count").cast(pl.Float64),
-        pl.col("speed_kmh").fill_null(0.0).fill_nan(0.0).clip(0, 1e6).log1p(),
-        hour.sin().alias("hour_sin"),
-        hour.cos().alias("hour_cos"),
-    ).to_numpy()
-
-
-def anomaly_alerts(
-    signals: pl.DataFrame,
-    scores: FloatArray,
-    outliers: BoolArray,
-    detected_at: datetime,
-) -> pl.DataFrame:
-    """FRAUD_ALERTS rows for the transactions the isolation forest calls outliers."""
-    return (
-        signals.with_columns(pl.Series("anomaly_score", scores), pl.Series("_outlier", outliers))
-        .filter(pl.col("_outlier"))
-        .select(
-            "transaction_id",
-            pl.lit("isolation_forest").alias("rule"),
-            "account_id",
-            "occurred_at",
-            "amount",
-            pl.struct(pl.col("anomaly_score").round(4)).struct.json_encode().alias("evidence"),
-            pl.lit(detected_at, pl.Datetime("us", "UTC")).alias("detected_at"),
-        )
     )

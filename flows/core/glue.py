@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pyarrow as pa
 
+from flows.core import lake
+from flows.core.contracts import Table
 from flows.core.errors import ConfigurationError
+from flows.core.settings import boto3_session, get_settings
 
 
 def glue_type(arrow_type: pa.DataType) -> str:
@@ -70,3 +73,19 @@ def register(client: Any, database: str, tables: Sequence[dict[str, Any]]) -> li
         else:
             client.update_table(DatabaseName=database, TableInput=table)
     return [table["Name"] for table in tables]
+
+
+def register_tables(database: str, tables: Iterable[Table]) -> list[str]:
+    """Create or update each table that exists in the lake as `<layer>_<name>` in `database`."""
+    inputs = [
+        glue_table_input(
+            f"{t.layer.strip('_')}_{t.name}",
+            lake.location(t),
+            pa.schema(lake.open_table(t).schema().to_arrow()),
+            t.partition_by,
+            t.description,
+        )
+        for t in tables
+        if lake.exists(t)
+    ]
+    return register(boto3_session(get_settings()).client("glue"), database, inputs)

@@ -64,6 +64,23 @@ class TrainedModel:
     threshold: float = 0.5
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A model tuned on the older rows of a table and scored on its newest ones (the holdout)."""
+
+    model: TrainedModel
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    """Holdout metrics, plus the search's cross-validated ROC AUC as `cv_roc_auc`."""
+    training_rows: int
+    holdout: pl.DataFrame
+    holdout_labels: np.ndarray[Any, Any]
+    scores: np.ndarray[Any, Any]
+    """The model's scores on the holdout rows."""
+    cutoff: datetime
+    """The holdout is every row at or after this instant."""
+
+
 def is_identifier(name: str) -> bool:
     """Ids carry no signal a model should learn (`id`, `order_id`, ...)."""
     return name == "id" or name.endswith("_id")
@@ -213,6 +230,67 @@ def classification_metrics(
         "rows": float(len(labels)),
         "positive_share": float(np.mean(labels)) if len(labels) else float("nan"),
     }
+
+
+def holdout_metrics(
+    model: TrainedModel, holdout: pl.DataFrame
+) -> tuple[dict[str, float], np.ndarray[Any, Any]]:
+    """Metrics of `model` on `holdout`, and its scores there."""
+    labels, _ = binary_labels(holdout.get_column(model.target))
+    scores = probabilities(model, holdout)
+    return classification_metrics(labels, scores, model.threshold), scores
+
+
+def comparable_metrics(
+    model: TrainedModel, holdout: pl.DataFrame, target: str
+) -> tuple[dict[str, float] | None, str]:
+    """`model`'s metrics on another model's `target` holdout, or why it cannot be scored there."""
+    if model.target != target:
+        return None, f"predicts {model.target!r}, not {target!r}"
+    try:
+        return holdout_metrics(model, holdout)[0], ""
+    except (ContractViolation, KeyError, ValueError) as error:
+        return None, f"cannot score this holdout: {error}"
+
+
+def train_candidate(
+    frame: pl.DataFrame,
+    *,
+    target: str,
+    time_column: str,
+    exclude: tuple[str, ...],
+    holdout_fraction: float,
+    seed: int,
+    candidates: int,
+    folds: int,
+) -> Candidate:
+    """Detect the feature columns, hold out the newest rows, tune on the rest, score the holdout."""
+    columns = detect_columns(frame, target=target, time_column=time_column, exclude=exclude)
+    training, holdout, cutoff = time_split(
+        frame, time_column=time_column, holdout_fraction=holdout_fraction
+    )
+    labels, positive = binary_labels(training.get_column(target))
+    pipeline, params, cv_auc = tuned_model(
+        model_inputs(training, columns),
+        labels,
+        columns,
+        seed=seed,
+        candidates=candidates,
+        folds=folds,
+    )
+    model = TrainedModel(pipeline, columns, target, positive)
+    metrics, scores = holdout_metrics(model, holdout)
+    holdout_labels, _ = binary_labels(holdout.get_column(target))
+    return Candidate(
+        model=model,
+        params=params,
+        metrics={**metrics, "cv_roc_auc": cv_auc},
+        training_rows=training.height,
+        holdout=holdout,
+        holdout_labels=holdout_labels,
+        scores=scores,
+        cutoff=cutoff,
+    )
 
 
 def calibration_table(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import pickle
@@ -24,6 +25,8 @@ from flows.core.settings import REPO_ROOT
 
 MODEL_FILE = "model.pkl"
 T = TypeVar("T")
+MOVED_MODULES = {"flows.ml._modeling": "flows.ml.modeling"}
+"""Where classes pickled into saved models live now, so that models saved before a move load."""
 
 
 def feature_table_contract(path: str) -> Table:
@@ -39,6 +42,11 @@ def feature_table_contract(path: str) -> Table:
     return Table(name, cast(Layer, layer))
 
 
+def default_model_name(feature_table: str, target: str) -> str:
+    """`<table name>.<target>`, e.g. `order_features.is_large_order`."""
+    return f"{feature_table.rsplit('/', 1)[-1]}.{target}"
+
+
 def model_prefix(name: str, version: int) -> str:
     """Where a model version's files live, relative to the lake root."""
     return f"models/{name}/{version}"
@@ -51,10 +59,15 @@ def save_model(model: object, prefix: str) -> str:
 
 def load_model(prefix: str, expected: type[T]) -> T:
     """The fitted model saved under `prefix` by save_model (our own lake's artifact)."""
-    loaded = pickle.loads(storage.read_bytes(f"{prefix}/{MODEL_FILE}"))
+    loaded = _ModelUnpickler(io.BytesIO(storage.read_bytes(f"{prefix}/{MODEL_FILE}"))).load()
     if not isinstance(loaded, expected):
         raise ConfigurationError(f"{prefix}/{MODEL_FILE} does not hold a {expected.__name__}")
     return loaded
+
+
+class _ModelUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        return super().find_class(MOVED_MODULES.get(module, module), name)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Batch processing (`flows/etl/batch_processing.py`): day batches scored as mapped tasks."""

@@ -1,0 +1,1 @@
+"""The database ingest (`flows/etl/database_ingest.py`): a PostgreSQL table by watermark."""

@@ -1,0 +1,174 @@
+"""The pipeline's lake steps: what landing holds against the manifest, a delivery parsed into
+bronze, its rows conformed into silver and quarantine, the gold it touched rebuilt, the manifest
+updated. Plain functions the flow wraps in tasks, so tests and bench call them without Prefect."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import UTC, date, datetime
+
+import polars as pl
+import pyarrow as pa
+
+from flows.catalog import (
+    CATALOG,
+    CUSTOMER_LIFETIME_VALUE,
+    DAILY_CATEGORY_REVENUE,
+    LANDING_FILES,
+    ORDERS,
+    PRODUCTS,
+)
+from flows.core import lake, storage
+from flows.core.contracts import Table
+from flows.core.errors import ContractViolation, SourceError
+from flows.core.lineage import BATCH_COLUMN
+from flows.core.settings import get_settings
+from flows.etl.s3_pipeline.landing import ParseOptions, ParseRestart, text_batches
+from flows.etl.s3_pipeline.report import manifest_rows
+from flows.etl.s3_pipeline.transforms import (
+    Conformed,
+    FileResult,
+    LandingFile,
+    Plan,
+    conformed,
+    customer_lifetime_value,
+    daily_category_revenue,
+    distinct_customers,
+    grouped_by_rows,
+    landing_files,
+    missing_required,
+    new_columns,
+    plan,
+    reason_counts,
+    stamped_batches,
+)
+
+SOURCES: dict[str, Table] = {t.name: t for t in CATALOG if t.ingested}
+"""The tables a landing folder may deliver, by source name."""
+
+
+def ingest_file(file: LandingFile, *, run_id: str, batch_rows: int | None = None) -> FileResult:
+    """Stream one landing file into bronze in one commit; a delivery already there is skipped.
+
+    Data problems (unreadable file, missing required column) are returned as a failed result;
+    I/O errors are raised, so the caller retries.
+    """
+    contract = SOURCES[file.source]
+    if file.size == 0:
+        return FileResult(file, "empty")
+    if file.format is None:
+        return FileResult(file, "failed", error=f"{file.path}: not .csv, .jsonl, .json or .parquet")
+    rows = batch_rows or get_settings().batch_rows
+    options = ParseOptions(rows)
+    ingested_at = datetime.now(UTC)
+    while True:
+        try:
+            reader = text_batches(file.path, file.format, options)
+            missing = missing_required(contract, reader.schema.names)
+            if missing and len(reader.schema) > 2:  # no data columns: nothing parsed
+                raise ContractViolation(f"missing required column(s) {missing} for {contract.path}")
+            lineage = {"source": file.path, "batch_id": file.batch_id, "run_id": run_id}
+            stamped = stamped_batches(reader, **lineage, ingested_at=ingested_at)
+            result = lake.append_once(contract.bronze, stamped, app_id=f"bronze:{file.batch_id}")
+        except ParseRestart as restart:
+            options = restart.options
+            continue
+        except (SourceError, ContractViolation) as error:
+            return FileResult(file, "failed", error=f"{file.path}: {error}")
+        drift = new_columns(contract, reader.schema.names)
+        status = "bronze" if result.rows or result.operation == "NOOP" else "empty"
+        return FileResult(file, status, result.rows, drift, bronze_rows=result.rows)
+
+
+def conform_file(file: LandingFile, *, batch_rows: int | None = None) -> Conformed:
+    """One delivery's bronze rows into silver (a MERGE per `merge_rows` valid rows) and
+    quarantine (one commit).
+
+    Safe to repeat after a crash: the merge keeps the newest row per key and the quarantine
+    commit is an app transaction of this delivery.
+    """
+    contract = SOURCES[file.source]
+    lake.create_if_missing(contract)  # then concurrent first merges conflict, never duplicate
+    valid_rows = inserted = updated = 0
+    rejected: list[pa.Table] = []
+    dates: set[object] = set()
+    customers: list[pl.Series] = []
+    batches = lake.read_batches(
+        contract.bronze, where={BATCH_COLUMN: file.batch_id}, batch_rows=batch_rows
+    )
+    splits = (conformed(contract, pa.Table.from_batches([batch])) for batch in batches)
+    for valid, group_rejects in grouped_by_rows(splits, get_settings().merge_rows):
+        valid_rows += valid.num_rows
+        rejected.extend(group_rejects)
+        if valid.num_rows:
+            merged = lake.merge(contract, valid)
+            inserted, updated = inserted + merged.inserted, updated + merged.updated
+        if contract is ORDERS:
+            dates.update(valid.column("order_date").unique().to_pylist())
+            customers.append(pl.Series("customer_id", valid.column("customer_id")).unique())
+    rejects = pl.concat([pl.DataFrame(pl.from_arrow(r)) for r in rejected], how="diagonal_relaxed")
+    if rejects.height:
+        lake.append_once(contract.quarantine, rejects.to_arrow(), app_id=f"q:{file.batch_id}")
+    return Conformed(
+        file.batch_id,
+        valid_rows + rejects.height,
+        valid_rows,
+        rejects.height,
+        inserted,
+        updated,
+        reason_counts(rejects.to_arrow()),
+        frozenset(dates),
+        distinct_customers(customers),
+    )
+
+
+def refresh_gold(
+    order_dates: set[date], customer_ids: pl.Series, products_changed: bool
+) -> list[lake.WriteResult]:
+    """Rebuild the gold days and customers silver changes touched (all days if products did)."""
+    if not lake.exists(ORDERS) or not (order_dates or len(customer_ids) or products_changed):
+        return []
+    columns = ["order_date", "customer_id", "product_id", "quantity", "amount", "status"]
+    days = None if products_changed else pl.col("order_date").is_in(sorted(order_dates))
+    products = (
+        lake.read(PRODUCTS, columns=["product_id", "category"])
+        if lake.exists(PRODUCTS)
+        else pl.DataFrame(schema={"product_id": pl.Int64, "category": pl.String})
+    )
+    by_day = daily_category_revenue(lake.read(ORDERS, columns=columns, where=days), products)
+    touched = pl.col("customer_id").is_in(customer_ids.implode())
+    by_customer = customer_lifetime_value(lake.read(ORDERS, columns=columns, where=touched))
+    for table in (DAILY_CATEGORY_REVENUE, CUSTOMER_LIFETIME_VALUE):
+        lake.create_if_missing(table)
+    return [
+        lake.overwrite_partitions(DAILY_CATEGORY_REVENUE, by_day),
+        lake.merge(CUSTOMER_LIFETIME_VALUE, by_customer),
+    ]
+
+
+def landing_plan(landing: str, sources: list[str] | None) -> Plan:
+    """The deliveries under landing/ and what the manifest says about each."""
+    wanted = {name: SOURCES[name] for name in sources or SOURCES if name in SOURCES}
+    files, ignored = landing_files(storage.describe_objects(landing), landing, wanted)
+    manifest: dict[str, str] = {}
+    if lake.exists(LANDING_FILES):
+        seen = lake.read(LANDING_FILES, columns=["batch_id", "status"])
+        manifest = dict(zip(seen["batch_id"], seen["status"], strict=True))
+    return replace(plan(files, manifest), ignored=ignored)
+
+
+def record_manifest(results: list[FileResult], run_id: str) -> lake.WriteResult:
+    """Merge what this run did to each file into the `_ops/landing_files` manifest."""
+    lake.create_if_missing(LANDING_FILES)
+    rows = pa.Table.from_pylist(manifest_rows(results, run_id))
+    now = pa.repeat(pa.scalar(datetime.now(UTC), pa.timestamp("us", "UTC")), rows.num_rows)
+    return lake.merge(LANDING_FILES, rows.append_column("updated_at", now))
+
+
+def written_tables(sources: Iterable[str]) -> list[Table]:
+    """Every table a run over `sources` writes: their silver, bronze and quarantine tables, gold
+    and the manifest (what Glue registers)."""
+    touched = [SOURCES[s] for s in sources]
+    tables = [*touched, *(t.bronze for t in touched), *(t.quarantine for t in touched)]
+    return [*tables, DAILY_CATEGORY_REVENUE, CUSTOMER_LIFETIME_VALUE, LANDING_FILES]

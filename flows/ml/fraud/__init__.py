@@ -1,0 +1,1 @@
+"""Fraud detection: per-account rules with carried-over state, and an isolation forest."""

@@ -1,0 +1,190 @@
+"""Fraud detection's tasks, flow and command line (flows/ml/fraud_detection.py)."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import polars as pl
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from sklearn.ensemble import IsolationForest
+
+from flows.catalog import FRAUD_ACCOUNT_STATE, FRAUD_ALERTS, TRANSACTIONS
+from flows.core import lake
+from flows.core.artifacts import Progress, publish_markdown
+from flows.core.settings import get_settings
+from flows.core.tasks import LAKE_READ, LAKE_WRITE
+from flows.ml.fraud.anomaly import (
+    ANOMALY_MODEL,
+    MIN_FIT_ROWS,
+    anomaly_inputs,
+    fitted_forest,
+    forest_alerts,
+    forest_version,
+)
+from flows.ml.fraud.report import summary_markdown
+from flows.ml.fraud.rules import FraudRules, detect_fraud, empty_state, merged_state, watermark
+from flows.ml.fraud.sample_data import sample_transactions
+from flows.ml.registry import (
+    load_model,
+    next_version,
+    production_row,
+    registry_rows,
+    registry_updates,
+    save_model,
+    write_registry,
+)
+
+
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
+def seed_transactions(rows: int, seed: int) -> bool:
+    if lake.exists(TRANSACTIONS):
+        return False
+    lake.merge(TRANSACTIONS, sample_transactions(rows, seed))
+    return True
+
+
+@task(**LAKE_READ, cache_policy=NO_CACHE)
+def read_state() -> pl.DataFrame:
+    if not lake.exists(FRAUD_ACCOUNT_STATE):
+        return empty_state()
+    return lake.read(FRAUD_ACCOUNT_STATE).cast(empty_state().schema)
+
+
+@task(**LAKE_READ, cache_policy=NO_CACHE)
+def read_new_transactions(since: datetime | None) -> tuple[pl.DataFrame, int]:
+    """Transactions at or after `since`, oldest first."""
+    version = lake.version(TRANSACTIONS)
+    where = None if since is None else pl.col("occurred_at") >= since
+    frame = lake.read(TRANSACTIONS, where=where, version=version)
+    return frame.sort("occurred_at", "transaction_id"), version
+
+
+@task(**LAKE_READ, cache_policy=NO_CACHE)
+def load_anomaly_model() -> IsolationForest | None:
+    row = production_row(registry_rows(ANOMALY_MODEL))
+    return None if row is None else load_model(row["artifact_uri"], IsolationForest)
+
+
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
+def fit_anomaly_model(
+    inputs: np.ndarray[Any, np.dtype[np.float64]],
+    contamination: float,
+    seed: int,
+    transactions_version: int,
+) -> IsolationForest:
+    """Fit, save and register (as production) the isolation forest; it is never refitted."""
+    model = fitted_forest(inputs, contamination=contamination, seed=seed)
+    registered = forest_version(
+        version=next_version(registry_rows(ANOMALY_MODEL)),
+        fitted_rows=len(inputs),
+        contamination=contamination,
+        seed=seed,
+        transactions_version=transactions_version,
+    )
+    save_model(model, registered.prefix)
+    now = datetime.now(UTC)
+    write_registry(registry_updates(registered.row(now), None, promote=True, now=now))
+    return model
+
+
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
+def write_alerts(alerts: pl.DataFrame) -> lake.WriteResult:
+    return lake.merge(FRAUD_ALERTS, alerts)
+
+
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
+def write_state(state: pl.DataFrame) -> lake.WriteResult:
+    return lake.merge(FRAUD_ACCOUNT_STATE, state)
+
+
+@flow(
+    name="Fraud Detection",
+    description="Stateful per-account fraud rules and an isolation forest over new transactions.",
+)
+def fraud_detection(
+    sample_rows: int = 10_000,
+    seed: int = 5,
+    batch_rows: int | None = None,
+    allowed_lateness_minutes: float = 60,
+    velocity_window_minutes: float = 10,
+    velocity_max: int = 5,
+    amount_z: float = 4.5,
+    max_speed_kmh: float = 900,
+    contamination: float = 0.002,
+) -> dict[str, Any]:
+    """Process the transactions newer than the state, batch by batch; alerts and state MERGEd."""
+    logger = get_run_logger()
+    rules = FraudRules(
+        velocity_window=timedelta(minutes=velocity_window_minutes),
+        velocity_max=velocity_max,
+        amount_z=amount_z,
+        max_speed_kmh=max_speed_kmh,
+    )
+    if seed_transactions(sample_rows, seed):
+        logger.info("Seeded %s with sample data and injected fraud cases", TRANSACTIONS.path)
+    state = read_state()
+    since = watermark(state, timedelta(minutes=allowed_lateness_minutes))
+    transactions, version = read_new_transactions(since)
+    size = batch_rows or get_settings().batch_rows
+    batches = [transactions.slice(i, size) for i in range(0, transactions.height, size)]
+    logger.info(
+        "%d transactions since %s in %d batch(es)", transactions.height, since, len(batches)
+    )
+    progress = Progress("fraud-detection-batches", len(batches), "Transaction batches scored")
+    model = load_anomaly_model()
+    counts: dict[str, int] = {}
+    for batch in batches:
+        now = datetime.now(UTC)
+        result = detect_fraud(batch, state, rules, now)
+        alerts = result.alerts
+        inputs = anomaly_inputs(result.signals)
+        if model is None and batch.height >= MIN_FIT_ROWS:
+            model = fit_anomaly_model(inputs, contamination, seed, version)
+        if model is not None:
+            alerts = pl.concat([alerts, forest_alerts(model, result.signals, inputs, now)])
+        write_alerts(alerts)  # before the state: a crash in between re-runs the batch
+        write_state(result.state)
+        state = merged_state(state, result.state)
+        for rule, n in alerts.get_column("rule").value_counts().iter_rows():
+            counts[rule] = counts.get(rule, 0) + n
+        progress.advance()
+
+    publish_markdown(
+        "fraud-detection-summary",
+        summary_markdown(
+            transactions=transactions.height,
+            batches=len(batches),
+            since=since,
+            source=f"{TRANSACTIONS.path} v{version}",
+            counts=counts,
+            rules=rules,
+        ),
+        description="Alerts per rule in this run, and the thresholds used",
+    )
+    return {
+        "transactions": transactions.height,
+        "batches": len(batches),
+        "alerts": counts,
+        "transactions_version": version,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=fraud_detection.description)
+    parser.add_argument("--sample-rows", type=int, default=10_000, help="sample rows to seed")
+    parser.add_argument("--seed", type=int, default=5, help="sample and model seed")
+    parser.add_argument("--batch-rows", type=int, help="default: LAKE_BATCH_ROWS")
+    parser.add_argument(
+        "--allowed-lateness-minutes", type=float, default=60, help="re-read this much history"
+    )
+    parser.add_argument("--velocity-max", type=int, default=5)
+    parser.add_argument("--amount-z", type=float, default=4.5)
+    fraud_detection(**vars(parser.parse_args()))  # each option's dest is a parameter
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The training pipeline: train, evaluate, register and maybe promote a classifier."""

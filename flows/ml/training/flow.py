@@ -1,0 +1,194 @@
+"""The training pipeline's tasks, flow and command line (flows/ml/training_pipeline.py)."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.catalog import ORDER_FEATURES
+from flows.core import lake, storage
+from flows.core.artifacts import publish_markdown, publish_table
+from flows.core.tasks import LAKE_READ, LAKE_WRITE
+from flows.ml import modeling
+from flows.ml.features.flow import feature_engineering_pipeline
+from flows.ml.registry import (
+    ModelVersion,
+    default_model_name,
+    feature_table_contract,
+    load_model,
+    model_prefix,
+    next_version,
+    production_row,
+    promotion_decision,
+    registry_rows,
+    registry_updates,
+    save_model,
+    write_registry,
+)
+from flows.ml.training.report import report_files
+
+
+@task(**LAKE_READ, cache_policy=NO_CACHE)
+def read_feature_table(path: str, version: int | None) -> tuple[pl.DataFrame, int]:
+    """The whole table at one version (the newest unless pinned), and that version."""
+    table = feature_table_contract(path)
+    pinned = lake.version(table) if version is None else version
+    return lake.read(table, version=pinned), pinned
+
+
+@task(**LAKE_READ, cache_policy=NO_CACHE)
+def read_registry(model_name: str) -> pl.DataFrame:
+    return registry_rows(model_name)
+
+
+@task(**LAKE_READ, cache_policy=NO_CACHE)
+def load_production_model(prefix: str) -> modeling.TrainedModel:
+    return load_model(prefix, modeling.TrainedModel)
+
+
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
+def save_artifacts(model: modeling.TrainedModel, prefix: str, files: dict[str, str]) -> str:
+    """The fitted model and its report files; returns the model's location."""
+    for name, text in files.items():
+        storage.write_bytes(f"{prefix}/{name}", text.encode())
+    return save_model(model, prefix)
+
+
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
+def register(rows: list[dict[str, Any]]) -> lake.WriteResult:
+    """The new version (and an archived predecessor) in one MERGE commit."""
+    return write_registry(rows)
+
+
+def _production_metrics(
+    row: dict[str, Any] | None, holdout: pl.DataFrame, target: str
+) -> tuple[dict[str, float] | None, str]:
+    """The production model scored on the candidate's holdout, or why it cannot be."""
+    if row is None:
+        return None, ""
+    model = load_production_model(row["artifact_uri"])
+    metrics, unusable = modeling.comparable_metrics(model, holdout, target)
+    return metrics, unusable and f"production v{row['version']} {unusable}"
+
+
+@flow(
+    name="Training Pipeline",
+    description="Tune, evaluate and register a classifier on Delta feature table; gated promotion.",
+)
+def training_pipeline(
+    feature_table: str = ORDER_FEATURES.path,
+    target: str = "is_large_order",
+    time_column: str = "event_time",
+    model_name: str | None = None,
+    exclude: list[str] | None = None,
+    table_version: int | None = None,
+    seed: int = 42,
+    holdout_fraction: float = 0.2,
+    candidates: int = 6,
+    folds: int = 3,
+    promotion_metric: str = "roc_auc",
+    promotion_margin: float = 0.005,
+) -> dict[str, Any]:
+    """Train, evaluate against production on the same holdout, save, register, maybe promote."""
+    logger = get_run_logger()
+    name = model_name or default_model_name(feature_table, target)
+    if feature_table_contract(feature_table) is ORDER_FEATURES and not lake.exists(ORDER_FEATURES):
+        logger.warning("%s does not exist yet: building it first", ORDER_FEATURES.path)
+        feature_engineering_pipeline()
+
+    frame, version = read_feature_table(feature_table, table_version)
+    trained = modeling.train_candidate(
+        frame,
+        target=target,
+        time_column=time_column,
+        exclude=tuple(exclude or ()),
+        holdout_fraction=holdout_fraction,
+        seed=seed,
+        candidates=candidates,
+        folds=folds,
+    )
+    metrics = trained.metrics
+    logger.info("Trained %s on %d rows; holdout %s", name, trained.training_rows, metrics)
+
+    registry = read_registry(name)
+    current = production_row(registry)
+    production, unusable = _production_metrics(current, trained.holdout, target)
+    if unusable:
+        promote, decision = False, f"{unusable}: kept in staging, promote by hand if intended"
+    else:
+        promote, decision = promotion_decision(
+            metrics, production, metric=promotion_metric, margin=promotion_margin
+        )
+    model_version = next_version(registry)
+    files = report_files(
+        trained,
+        title=f"{name} v{model_version} on {feature_table} v{version}",
+        version=model_version,
+        production=(current["version"], production) if current and production else None,
+        decision=decision,
+    )
+    location = save_artifacts(trained.model, model_prefix(name, model_version), files)
+    now = datetime.now(UTC)
+    candidate = ModelVersion(
+        model_name=name,
+        version=model_version,
+        feature_table=feature_table,
+        target=target,
+        time_column=time_column,
+        features=trained.model.columns.__dict__,
+        params=trained.params,
+        metrics={**metrics, "holdout_from": trained.cutoff.isoformat()},
+        input_versions={feature_table: version},
+        seed=seed,
+        note=decision,
+    ).row(now)
+    registered = register(registry_updates(candidate, current, promote=promote, now=now))
+    stage = "production" if promote else "staging"
+    logger.info("Registered %s v%d as %s: %s", name, model_version, stage, decision)
+
+    publish_markdown(
+        f"training-report-{name}",
+        files["report.md"] + f"\n\nModel: `{location}`",
+        description=f"{name} v{model_version}: metrics, confusion matrix, calibration",
+    )
+    publish_table(
+        f"model-registry-{name}",
+        registry_rows(name).select("version", "stage", "promotion_note", "created_at"),
+        description=f"Versions of {name} after registry commit v{registered.version}",
+    )
+    return {
+        "model_name": name,
+        "version": model_version,
+        "stage": stage,
+        "promoted": promote,
+        "decision": decision,
+        "metrics": metrics,
+        "production_metrics": production,
+        "params": trained.params,
+        "input_versions": {feature_table: version},
+        "artifact": location,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=training_pipeline.description)
+    parser.add_argument("--feature-table", default=ORDER_FEATURES.path, help="<layer>/<name>")
+    parser.add_argument("--target", default="is_large_order", help="binary target column")
+    parser.add_argument("--time-column", default="event_time", help="orders rows in time")
+    parser.add_argument("--model-name", help="default: <table name>.<target>")
+    parser.add_argument("--exclude", nargs="*", default=[], help="columns that are not features")
+    parser.add_argument("--table-version", type=int, help="pin the feature table's Delta version")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--candidates", type=int, default=6, help="search candidates")
+    parser.add_argument("--promotion-metric", default="roc_auc")
+    parser.add_argument("--promotion-margin", type=float, default=0.005)
+    training_pipeline(**vars(parser.parse_args()))  # each option's dest is a parameter
+
+
+if __name__ == "__main__":
+    main()

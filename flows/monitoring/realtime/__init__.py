@@ -1,0 +1,1 @@
+"""Realtime analytics: tumbling-window metrics over silver/events, one micro-batch per run."""
