@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pyarrow as pa
 
-from flows.core.errors import SourceError
+from flows.core.errors import ContentError, SourceError
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 Record = dict[str, Any]
@@ -25,7 +25,7 @@ def page_records(payload: Any) -> list[Record]:
                 payload = payload[key]
                 break
     if not isinstance(payload, list) or not all(isinstance(r, dict) for r in payload):
-        raise SourceError("expected a JSON list of objects (or one under data/items/results)")
+        raise ContentError("expected a JSON list of objects (or one under data/items/results)")
     return payload
 
 
@@ -86,7 +86,7 @@ def get_page(
                 try:
                     payload = response.json()
                 except ValueError as error:
-                    raise SourceError(f"{url} {params} did not answer JSON: {error}") from error
+                    raise ContentError(f"{url} {params} did not answer JSON: {error}") from error
                 return page_records(payload)
             failure = f"HTTP {response.status_code}"
         if attempt + 1 < attempts:

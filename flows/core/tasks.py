@@ -18,7 +18,7 @@ from prefect.client.schemas.objects import State, TaskRun
 
 from flows.core import lake
 from flows.core.contracts import Table
-from flows.core.errors import error_kind
+from flows.core.errors import LakeError, SourceError, error_kind
 
 
 class RetryPolicy(TypedDict):
@@ -43,3 +43,16 @@ def retry_if_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any
 def existing_tables(tables: list[Table]) -> list[Table]:
     """The tables of `tables` that exist in the lake, in the same order."""
     return [table for table in tables if lake.exists(table)]
+
+
+def stage_results(description: str, futures: list[Any]) -> list[Any]:
+    """Wait for a stage's tasks; a failure that outlived its retries becomes one clear error."""
+    try:
+        return [future.result() for future in futures]
+    except LakeError:
+        raise
+    except Exception as error:
+        raise SourceError(
+            f"{description} failed after {LAKE_WRITE['retries']} retries: {error}. Nothing"
+            " partial is visible (each write is one Delta commit); re-run to finish."
+        ) from error

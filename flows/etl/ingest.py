@@ -20,7 +20,7 @@ from flows.catalog import INGEST_STATE
 from flows.core import lake
 from flows.core.contracts import Table
 from flows.core.lineage import BATCH_COLUMN, current_run, stamp
-from flows.core.tasks import LAKE_READ, LAKE_WRITE
+from flows.core.tasks import LAKE_READ, LAKE_WRITE, retry_if_transient
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def stamped(raw: pa.Table, *, source: str, batch_id: str) -> pa.Table:
     )
 
 
-@task(**LAKE_WRITE, cache_policy=NO_CACHE)
+@task(**LAKE_WRITE, retry_condition_fn=retry_if_transient, cache_policy=NO_CACHE)
 def land(target: Table, bronze: Table, raw: pa.Table, batch_id: str) -> Landed:
     """Bronze, silver and quarantine for one stamped unit; each write replaces or merges it."""
     lake.replace_where(bronze, raw, where={BATCH_COLUMN: batch_id})

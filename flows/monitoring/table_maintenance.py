@@ -17,9 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from prefect import Task, flow, get_run_logger, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.client.schemas.objects import State, TaskRun
 from prefect.futures import wait
 
 from flows import samples
@@ -28,7 +27,7 @@ from flows.core import errors, lake
 from flows.core.artifacts import markdown_table, publish_markdown, publish_table
 from flows.core.contracts import Table
 from flows.core.settings import get_settings
-from flows.core.tasks import LAKE_WRITE, existing_tables
+from flows.core.tasks import LAKE_WRITE, existing_tables, retry_if_transient
 
 SEED_COMMITS = 20
 
@@ -85,12 +84,7 @@ def report_row(result: Maintained) -> dict[str, Any]:
     }
 
 
-def _retry_unless_corrupt(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
-    """A write conflict or an S3 hiccup deserves a retry; a damaged log does not."""
-    return not isinstance(state.result(raise_on_failure=False), errors.CorruptTableError)
-
-
-@task(**LAKE_WRITE, retry_condition_fn=_retry_unless_corrupt,
+@task(**LAKE_WRITE, retry_condition_fn=retry_if_transient,
       cache_policy=NO_CACHE, task_run_name="maintain-{table.name}-{table.layer}")  # fmt: skip
 def maintain(
     table: Table, retention_hours: int, enforce_retention: bool, z_order: list[str]

@@ -2,14 +2,13 @@ from datetime import UTC, date, datetime
 
 import polars as pl
 import pytest
-from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import samples
 from flows.catalog import SCORED_TRANSACTIONS, TRANSACTIONS
 from flows.core import lake
-from flows.core.errors import ContractViolation, LakeError
-from flows.etl.batch.flow import configured_task_runner, retry_unless_bad_data
+from flows.core.errors import LakeError
+from flows.etl.batch.flow import configured_task_runner
 from flows.etl.batch.transforms import (
     BatchResult,
     batch_problems,
@@ -76,11 +75,6 @@ def test_day_window_holds_exactly_one_utc_day():
     times = [datetime(2024, 1, 1, 23, 59, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC),
              datetime(2024, 1, 2, 23, 59, tzinfo=UTC), datetime(2024, 1, 3, tzinfo=UTC)]  # fmt: skip
     assert pl.DataFrame({"occurred_at": times}).filter(day_window(date(2024, 1, 2))).height == 2
-
-
-def test_bad_data_is_not_retried_but_other_failures_are():
-    assert not retry_unless_bad_data(None, None, Failed(data=ContractViolation("bad")))
-    assert retry_unless_bad_data(None, None, Failed(data=OSError("S3 went away")))
 
 
 def test_task_runner_is_threads_unless_a_dask_address_is_set(monkeypatch):

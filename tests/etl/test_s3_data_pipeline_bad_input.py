@@ -252,3 +252,18 @@ def test_a_csv_of_only_malformed_lines_is_all_quarantined(local_lake):
     results, conformed = ingest_all()
     assert results["a.csv"].rows == 2
     assert conformed["a.csv"].quarantined == 2
+
+
+def test_a_header_with_a_repeated_column_fails_alone_and_the_other_files_land(local_lake):
+    storage.write_bytes("landing/orders/a.csv", csv_bytes(order_line(1)))
+    storage.write_bytes(
+        "landing/orders/b.csv",
+        csv_bytes("2," + order_line(2), header=HEADER.replace("order_id", "order_id,order_id")),
+    )
+    results, _conformed = ingest_all()
+    assert results["b.csv"].status == "failed"
+    assert results["b.csv"].error == (
+        "landing/orders/b.csv: column(s) ['order_id'] appear more than once"
+    )
+    assert silver_ids() == [1]
+    assert not lake.read(ORDERS.bronze).filter(pl.col("_source").str.ends_with("b.csv")).height

@@ -221,3 +221,33 @@ def test_one_pipeline_started_twice_at_once_keeps_the_tables_exact(s3_lake, s3_e
     assert lake.read(ORDERS.bronze).height == rows  # each delivery exactly once
     assert lake.read(ORDERS).height == rows
     assert set(lake.read(LANDING_FILES)["status"]) == {"done"}
+
+
+def test_a_duplicated_header_fails_alone_and_is_not_tried_again(local_lake, prefect_api):
+    valid_rows = write_orders_landing("landing")
+    storage.write_bytes(
+        "landing/orders/duplicated.csv",
+        b"order_id,order_id,customer_id,product_id,quantity,amount,status,order_date,updated_at\n"
+        b"9001,9001,1,1,1,5.0,placed,2024-01-02,2024-01-02T00:00:00+00:00\n",
+    )
+
+    state = s3_data_pipeline(seed_samples=False, return_state=True)
+
+    assert state.is_completed()
+    assert (
+        state.message == "2 file(s) ingested; 1 failed alone (see the s3-pipeline-files artifact)"
+    )
+    assert lake.read(ORDERS).height == valid_rows
+    manifest = lake.read(LANDING_FILES).sort("source_file")
+    failed = manifest.filter(pl.col("status") == "failed").row(0, named=True)
+    assert failed["source_file"] == "landing/orders/duplicated.csv"
+    assert "['order_id'] appear more than once" in failed["error"]
+    assert not lake.read(ORDERS.bronze).filter(pl.col("_source").str.contains("duplicated")).height
+
+    again = s3_data_pipeline(seed_samples=False)
+    assert (again["files_ingested"], again["files_failed"], again["files_done_before"]) == (0, 0, 3)
+    assert lake.read(LANDING_FILES).sort("source_file").equals(manifest)
+
+    retried = s3_data_pipeline(seed_samples=False, retry_failed="landing/orders/duplicated.csv")
+    assert (retried["files_failed"], retried["files_done_before"]) == (1, 2)
+    assert lake.read(ORDERS).height == valid_rows

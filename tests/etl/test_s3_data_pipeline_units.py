@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from flows.catalog import ORDERS
-from flows.core.errors import SourceError, UnsafePathError
+from flows.core.errors import ContentError, UnsafePathError
 from flows.core.storage import StoredObject
 from flows.etl.s3_pipeline.landing import (
     ERROR_COLUMN,
@@ -27,6 +27,7 @@ from flows.etl.s3_pipeline.landing import (
 from flows.etl.s3_pipeline.report import (
     drift_report,
     files_report,
+    outcome_message,
     quarantine_report,
     run_summary,
 )
@@ -36,6 +37,7 @@ from flows.etl.s3_pipeline.transforms import (
     FileResult,
     LandingFile,
     checked_landing,
+    column_name_problem,
     conformed,
     customer_lifetime_value,
     daily_category_revenue,
@@ -115,8 +117,8 @@ def test_json_array_is_decoded_across_chunk_boundaries():
         (b'[{"a": "\xff"}]', "not valid UTF-8"),
     ],
 )
-def test_broken_json_arrays_raise_a_source_error(content, message):
-    with pytest.raises(SourceError, match=message):
+def test_broken_json_arrays_raise_a_content_error(content, message):
+    with pytest.raises(ContentError, match=message):
         list(json_array_records([content]))
 
 
@@ -200,6 +202,33 @@ def test_plan_ingests_new_files_resumes_bronze_ones_and_skips_finished_ones():
     assert [f.tag for f in result.ingest] == ["d"]
     assert [f.tag for f in result.resume] == ["b"]
     assert result.already_done == 2
+
+
+@pytest.mark.parametrize(
+    ("retry_failed", "parsed_again"),
+    [(None, []), ("all", ["c", "e"]), ("landing/orders/e.csv", ["e"]), ("landing/orders/a.csv", [])],
+)  # fmt: skip
+def test_failed_deliveries_are_parsed_again_only_when_asked(retry_failed, parsed_again):
+    files = [LandingFile(f"landing/orders/{n}.csv", "orders", 1, n, "csv") for n in "ace"]
+    statuses = {"a": "done", "c": "failed", "e": "failed"}
+    manifest = {f.batch_id: statuses[f.tag] for f in files}
+    result = plan(files, manifest, retry_failed)
+    assert [f.tag for f in result.ingest] == parsed_again
+    assert result.already_done == 3 - len(parsed_again)
+
+
+@pytest.mark.parametrize(
+    ("names", "problem"),
+    [
+        (["order_id", "amount", "_source"], None),
+        (["order_id", "order_id", "amount"], "column(s) ['order_id'] appear more than once"),
+        (["Order_ID", "order_id"], "column(s) ['Order_ID', 'order_id'] appear more than once"),
+        (["order_id", "", "amount", " "], "column(s) [2, 4] of the header have no name"),
+        (["_source", "order_id", "_source"], "column(s) ['_source'] appear more than once"),
+    ],
+)
+def test_column_names_a_delta_table_cannot_hold_are_named(names, problem):
+    assert column_name_problem(names) == problem
 
 
 @pytest.mark.parametrize(
@@ -354,6 +383,21 @@ def test_conformed_files_are_marked_done_with_their_silver_counts():
         ("done", 1, 5),
         ("failed", 0, 0),
     ]
+
+
+def test_a_delivery_whose_content_cannot_be_conformed_is_marked_failed_with_the_reason():
+    a, b = delivery("a.csv"), delivery("b.csv")
+    marked = with_conformed(
+        [FileResult(a, "bronze", 5), FileResult(b, "bronze", 2)], {}, {b.batch_id: "b: bad"}
+    )
+    assert [(r.status, r.error) for r in marked] == [("bronze", None), ("failed", "b: bad")]
+
+
+def test_the_final_state_message_counts_files_that_failed_alone():
+    assert outcome_message({"files_ingested": 3, "files_failed": 0}) == "3 file(s) ingested"
+    assert outcome_message({"files_ingested": 3, "files_failed": 2}) == (
+        "3 file(s) ingested; 2 failed alone (see the s3-pipeline-files artifact)"
+    )
 
 
 def test_gold_scope_takes_touched_days_and_customers_and_any_product_change():

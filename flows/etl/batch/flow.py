@@ -9,9 +9,8 @@ from datetime import date
 from typing import Any
 
 import polars as pl
-from prefect import Task, flow, get_run_logger, task, unmapped
+from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
-from prefect.client.schemas.objects import State, TaskRun
 from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
@@ -21,7 +20,7 @@ from flows.core import lake
 from flows.core.artifacts import Progress, publish_markdown, publish_table
 from flows.core.errors import ContractViolation, LakeError
 from flows.core.settings import get_settings
-from flows.core.tasks import LAKE_READ, LAKE_WRITE
+from flows.core.tasks import LAKE_READ, LAKE_WRITE, retry_if_transient
 from flows.etl.batch.transforms import (
     BatchResult,
     batch_problems,
@@ -43,11 +42,6 @@ def configured_task_runner() -> TaskRunner[Any]:
     return ThreadPoolTaskRunner()
 
 
-def retry_unless_bad_data(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
-    """Retry transient failures (storage, network); a batch whose data is bad fails at once."""
-    return not isinstance(state.data, ContractViolation)
-
-
 @task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def seed_missing_input(rows: int) -> bool:
     """Sample transactions when silver/transactions does not exist yet (the zero-config run)."""
@@ -65,7 +59,7 @@ def list_batches() -> list[date]:
 
 @task(
     **LAKE_WRITE,
-    retry_condition_fn=retry_unless_bad_data,
+    retry_condition_fn=retry_if_transient,
     cache_policy=NO_CACHE,
 )
 def process_batch(day: date, large_amount: float) -> BatchResult:

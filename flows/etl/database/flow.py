@@ -16,7 +16,7 @@ from flows.core.artifacts import publish_markdown, publish_table
 from flows.core.errors import ConfigurationError
 from flows.core.lineage import fingerprint
 from flows.core.settings import get_settings
-from flows.core.tasks import EXTERNAL_SOURCE
+from flows.core.tasks import EXTERNAL_SOURCE, retry_if_transient
 from flows.etl.database.postgres import (
     create_sample_orders,
     database_name,
@@ -31,7 +31,7 @@ from flows.etl.ingest import Landed, Position, land, read_position, save_positio
 SAMPLE_TABLE = "lake_sample.orders"
 
 
-@task(**EXTERNAL_SOURCE, cache_policy=NO_CACHE)
+@task(**EXTERNAL_SOURCE, retry_condition_fn=retry_if_transient, cache_policy=NO_CACHE)
 def extract_chunk(
     table: str, watermark: str, key: str, after: tuple[str, str] | None, limit: int
 ) -> pa.Table:

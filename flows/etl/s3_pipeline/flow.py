@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import argparse
 from datetime import date
-from typing import Any
 
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
+from prefect.states import Completed
 
 from flows.core import glue, lake, storage
 from flows.core.artifacts import Progress, publish_markdown, publish_table
 from flows.core.contracts import Table
-from flows.core.errors import LakeError, SourceError
 from flows.core.lineage import current_run
 from flows.core.settings import get_settings
-from flows.core.tasks import LAKE_WRITE
+from flows.core.tasks import LAKE_WRITE, retry_if_transient, stage_results
 from flows.etl.s3_pipeline import layers
-from flows.etl.s3_pipeline.report import drift_report, files_report, quarantine_report, run_summary
+from flows.etl.s3_pipeline.report import (
+    FAILED_FILE_HINT,
+    drift_report,
+    files_report,
+    outcome_message,
+    quarantine_report,
+    run_summary,
+)
 from flows.etl.s3_pipeline.samples import seed_landing
 from flows.etl.s3_pipeline.transforms import (
     Conformed,
@@ -30,14 +37,14 @@ from flows.etl.s3_pipeline.transforms import (
     with_conformed,
 )
 
-io_task = task(**LAKE_WRITE, cache_policy=NO_CACHE)
-"""Lake and landing I/O: transient S3 errors are retried with backoff."""
+io_task = task(**LAKE_WRITE, retry_condition_fn=retry_if_transient, cache_policy=NO_CACHE)
+"""Lake and landing I/O: transient errors are retried with backoff, a file's content never."""
 
 
 @io_task
-def list_landing(landing: str, sources: list[str] | None) -> Plan:
+def list_landing(landing: str, sources: list[str] | None, retry_failed: str | None) -> Plan:
     """The deliveries under landing/ and what the manifest says about each."""
-    return layers.landing_plan(landing, sources)
+    return layers.landing_plan(landing, sources, retry_failed)
 
 
 @io_task
@@ -46,11 +53,10 @@ def ingest(file: LandingFile, run_id: str, batch_rows: int | None) -> FileResult
 
 
 @io_task
-def conform_source(files: list[LandingFile], batch_rows: int | None) -> list[Conformed]:
-    """A source's deliveries in path order, so equal timestamps resolve the same way every run."""
-    return [
-        layers.conform_file(f, batch_rows=batch_rows) for f in sorted(files, key=lambda f: f.path)
-    ]
+def conform_source(
+    files: list[LandingFile], batch_rows: int | None
+) -> tuple[list[Conformed], dict[str, str]]:
+    return layers.conform_files(files, batch_rows=batch_rows)
 
 
 @io_task
@@ -77,19 +83,6 @@ def seed_samples_if_empty(landing: str, seed_samples: bool | None) -> list[str]:
     return seed_landing(landing) if seed_samples or (seed_samples is None and empty) else []
 
 
-def _stage(description: str, futures: list[Any]) -> list[Any]:
-    """Wait for mapped tasks; an I/O failure that outlived the retries becomes one clear error."""
-    try:
-        return [future.result() for future in futures]
-    except LakeError:
-        raise
-    except Exception as error:
-        raise SourceError(
-            f"{description} failed after {LAKE_WRITE['retries']} retries: {error}. Nothing"
-            " partial is visible (each delivery is one Delta commit); re-run to finish."
-        ) from error
-
-
 @flow(
     name="S3 Data Pipeline",
     description="Landing files (CSV, JSON, Parquet, gzip) into bronze, silver and gold Delta"
@@ -101,7 +94,8 @@ def s3_data_pipeline(
     seed_samples: bool | None = None,
     glue_database: str | None = None,
     batch_rows: int | None = None,
-) -> dict[str, int]:
+    retry_failed: str | None = None,
+) -> State[dict[str, int]]:
     """Ingest new landing files, conform them, refresh gold, publish what happened.
 
     Args:
@@ -110,6 +104,7 @@ def s3_data_pipeline(
         seed_samples: write sample files first; default: only when landing is empty.
         glue_database: register the tables in this Glue database (default LAKE_GLUE_DATABASE).
         batch_rows: rows per streaming batch (default LAKE_BATCH_ROWS).
+        retry_failed: parse failed deliveries again: `all`, or one file's path under landing.
     """
     logger = get_run_logger()
     landing, sources = checked_landing(landing, sources)
@@ -117,7 +112,9 @@ def s3_data_pipeline(
     seeded = seed_samples_if_empty(landing, seed_samples)
     if seeded:
         logger.info("Landing was empty: wrote %d sample files under %s/", len(seeded), landing)
-    work: Plan = _stage("Listing landing files", [list_landing.submit(landing, sources)])[0]
+    work: Plan = stage_results(
+        "Listing landing files", [list_landing.submit(landing, sources, retry_failed)]
+    )[0]
     logger.info("%d new, %d to resume, %d done before, %d ignored", len(work.ingest),
                 len(work.resume), work.already_done, len(work.ignored))  # fmt: skip
 
@@ -127,7 +124,9 @@ def s3_data_pipeline(
     # runtime while another delta-rs call in this process can block that runtime holding the
     # GIL; run side by side they deadlocked (seen once in CI).
     for file in work.ingest:
-        results += _stage("Ingesting landing files", [ingest.submit(file, run_id, batch_rows)])
+        results += stage_results(
+            "Ingesting landing files", [ingest.submit(file, run_id, batch_rows)]
+        )
         progress.advance()
     results += [FileResult(f, "bronze") for f in work.resume]
     if results:
@@ -135,15 +134,18 @@ def s3_data_pipeline(
 
     to_conform = [r.file for r in results if r.status == "bronze"]
     by_source = sorted({f.source for f in to_conform})
-    conformed_lists = _stage(
+    conformed_lists = stage_results(
         "Conforming bronze to silver",
         [conform_source.submit([f for f in to_conform if f.source == s], batch_rows)
          for s in by_source],
     )  # fmt: skip
-    done = {c.batch_id: c for batch in conformed_lists for c in batch}
-    results = with_conformed(results, done)
-    if done:
-        record_files([r for r in results if r.status == "done"], run_id)
+    done = {c.batch_id: c for batch, _ in conformed_lists for c in batch}
+    failed = {
+        batch_id: error for _, errors in conformed_lists for batch_id, error in errors.items()
+    }
+    results = with_conformed(results, done, failed)
+    if done or failed:
+        record_files([r for r in results if r.file.batch_id in done | failed], run_id)
 
     order_dates, customer_ids, products_changed = gold_scope(results, done)
     gold = build_gold(order_dates, customer_ids, products_changed)
@@ -169,8 +171,8 @@ def s3_data_pipeline(
     logger.info("S3 data pipeline: %s", summary)
     for r in results:
         if r.status == "failed":
-            logger.error("%s", r.error)
-    return summary
+            logger.warning("%s. %s", r.error, FAILED_FILE_HINT)
+    return Completed(message=outcome_message(summary), data=summary)
 
 
 def main() -> None:
@@ -183,14 +185,9 @@ def main() -> None:
     seed.add_argument("--no-seed-samples", action="store_false", dest="seed_samples")
     parser.add_argument("--glue-database", help="register the tables in this Glue database")
     parser.add_argument("--batch-rows", type=int, help="rows per batch (LAKE_BATCH_ROWS)")
-    args = parser.parse_args()
-    s3_data_pipeline(
-        landing=args.landing,
-        sources=args.sources,
-        seed_samples=args.seed_samples,
-        glue_database=args.glue_database,
-        batch_rows=args.batch_rows,
-    )
+    parser.add_argument("--retry-failed", nargs="?", const="all", metavar="PATH",
+                        help="parse failed deliveries again: all, or this path")  # fmt: skip
+    s3_data_pipeline(**vars(parser.parse_args()))
 
 
 if __name__ == "__main__":

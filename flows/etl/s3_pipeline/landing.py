@@ -19,7 +19,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from flows.core import storage
-from flows.core.errors import SourceError
+from flows.core.errors import ContentError
 
 Format = Literal["csv", "jsonl", "json", "parquet"]
 ERROR_COLUMN = "_error"
@@ -107,7 +107,7 @@ def text_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
         try:
             columns[name], bad = decoded_text(batch.column(name))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
-            raise SourceError(f"column {name!r} cannot be kept as text: {error}") from error
+            raise ContentError(f"column {name!r} cannot be kept as text: {error}") from error
         for row, is_bad in enumerate(bad):
             if is_bad:
                 bad_columns.setdefault(row, []).append(name)
@@ -192,7 +192,7 @@ def json_array_records(chunks: Iterable[bytes]) -> Iterator[Record]:
             position += 1
         if not opened and position < len(buffer):
             if buffer[position] != "[":
-                raise SourceError("a .json file must hold a JSON array or JSON lines")
+                raise ContentError("a .json file must hold a JSON array or JSON lines")
             opened, position = True, position + 1
             continue
         if opened and position < len(buffer) and buffer[position] == "]":
@@ -203,12 +203,14 @@ def json_array_records(chunks: Iterable[bytes]) -> Iterator[Record]:
                 raise json.JSONDecodeError("may continue", buffer, end)
         except json.JSONDecodeError as error:
             if finished:
-                raise SourceError(f"malformed JSON array at element {index}: {error.msg}") from None
+                raise ContentError(
+                    f"malformed JSON array at element {index}: {error.msg}"
+                ) from None
             chunk = next(source, None)
             try:
                 more = text_decoder.decode(chunk or b"", final=chunk is None)
             except UnicodeDecodeError as bad:
-                raise SourceError(f"not valid UTF-8 near element {index}: {bad.reason}") from None
+                raise ContentError(f"not valid UTF-8 near element {index}: {bad.reason}") from None
             buffer, position, finished = buffer[position:] + more, 0, chunk is None
             continue
         position, index = end, index + 1
@@ -255,7 +257,7 @@ def _batched(items: Iterable[Record], size: int) -> Iterator[list[Record]]:
 def text_batches(path: str, fmt: Format, options: ParseOptions) -> pa.RecordBatchReader:
     """Stream the landing file at `path` (relative to the lake root) as text batches.
 
-    Raises SourceError for a file that cannot be read as `fmt` (e.g. a truncated Parquet file)
+    Raises ContentError for a file that cannot be read as `fmt` (e.g. a truncated Parquet file)
     and ParseRestart when the parse must begin again with other options.
     """
     readers: dict[Format, Callable[[str, ParseOptions], pa.RecordBatchReader]] = {
@@ -271,11 +273,11 @@ def _csv_header(path: str, options: ParseOptions) -> list[str]:
     with storage.open_input_stream(path) as stream:
         first = next(lines(_chunks(stream)), b"")
     if len(first) > MAX_BLOCK_BYTES:
-        raise SourceError(f"the header line is longer than {MAX_BLOCK_BYTES} bytes")
+        raise ContentError(f"the header line is longer than {MAX_BLOCK_BYTES} bytes")
     try:
         text = first.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise SourceError(f"the header line is not valid UTF-8: {error.reason}") from None
+        raise ContentError(f"the header line is not valid UTF-8: {error.reason}") from None
     return next(csv.reader([text]), [])
 
 
@@ -324,9 +326,9 @@ def _csv_batches(
 
 def _csv_error(error: pa.ArrowInvalid, options: ParseOptions) -> Exception:
     if "straddl" not in str(error):
-        return SourceError(f"unreadable CSV: {error}")
+        return ContentError(f"unreadable CSV: {error}")
     if options.block_bytes >= MAX_BLOCK_BYTES:
-        return SourceError(f"a CSV line is longer than {MAX_BLOCK_BYTES} bytes")
+        return ContentError(f"a CSV line is longer than {MAX_BLOCK_BYTES} bytes")
     larger = replace(options, block_bytes=min(options.block_bytes * 8, MAX_BLOCK_BYTES))
     return ParseRestart(larger, f"a line is longer than {options.block_bytes} bytes")
 
@@ -382,7 +384,7 @@ def _parquet_reader(path: str, options: ParseOptions) -> pa.RecordBatchReader:
         parquet = pq.ParquetFile(handle)
     except pa.ArrowInvalid as error:
         handle.close()
-        raise SourceError(f"unreadable Parquet: {error}") from error
+        raise ContentError(f"unreadable Parquet: {error}") from error
     schema = text_schema(parquet.schema_arrow.names)
 
     def batches() -> Iterator[pa.RecordBatch]:
@@ -390,7 +392,7 @@ def _parquet_reader(path: str, options: ParseOptions) -> pa.RecordBatchReader:
             for batch in parquet.iter_batches(batch_size=options.batch_rows):
                 yield text_batch(batch, schema)
         except pa.ArrowInvalid as error:
-            raise SourceError(f"unreadable Parquet: {error}") from error
+            raise ContentError(f"unreadable Parquet: {error}") from error
         finally:
             handle.close()
 

@@ -21,7 +21,7 @@ from flows.catalog import (
 )
 from flows.core import lake, storage
 from flows.core.contracts import Table
-from flows.core.errors import ContractViolation, SourceError
+from flows.core.errors import ContentError, ContractViolation, error_kind
 from flows.core.lineage import BATCH_COLUMN
 from flows.core.settings import get_settings
 from flows.etl.s3_pipeline.landing import ParseOptions, ParseRestart, text_batches
@@ -31,6 +31,7 @@ from flows.etl.s3_pipeline.transforms import (
     FileResult,
     LandingFile,
     Plan,
+    column_name_problem,
     conformed,
     customer_lifetime_value,
     daily_category_revenue,
@@ -51,8 +52,9 @@ SOURCES: dict[str, Table] = {t.name: t for t in CATALOG if t.ingested}
 def ingest_file(file: LandingFile, *, run_id: str, batch_rows: int | None = None) -> FileResult:
     """Stream one landing file into bronze in one commit; a delivery already there is skipped.
 
-    Data problems (unreadable file, missing required column) are returned as a failed result;
-    I/O errors are raised, so the caller retries.
+    A problem with the file's content (unreadable, a column missing or given twice, anything
+    `error_kind` calls content) is returned as a failed result, so the file fails alone;
+    transient errors are raised, so the caller retries.
     """
     contract = SOURCES[file.source]
     if file.size == 0:
@@ -70,11 +72,15 @@ def ingest_file(file: LandingFile, *, run_id: str, batch_rows: int | None = None
                 raise ContractViolation(f"missing required column(s) {missing} for {contract.path}")
             lineage = {"source": file.path, "batch_id": file.batch_id, "run_id": run_id}
             stamped = stamped_batches(reader, **lineage, ingested_at=ingested_at)
+            if problem := column_name_problem(stamped.schema.names):
+                raise ContentError(problem)
             result = lake.append_once(contract.bronze, stamped, app_id=f"bronze:{file.batch_id}")
         except ParseRestart as restart:
             options = restart.options
             continue
-        except (SourceError, ContractViolation) as error:
+        except Exception as error:
+            if error_kind(error) == "transient":
+                raise
             return FileResult(file, "failed", error=f"{file.path}: {error}")
         drift = new_columns(contract, reader.schema.names)
         status = "bronze" if result.rows or result.operation == "NOOP" else "empty"
@@ -107,7 +113,8 @@ def conform_file(file: LandingFile, *, batch_rows: int | None = None) -> Conform
         if contract is ORDERS:
             dates.update(valid.column("order_date").unique().to_pylist())
             customers.append(pl.Series("customer_id", valid.column("customer_id")).unique())
-    rejects = pl.concat([pl.DataFrame(pl.from_arrow(r)) for r in rejected], how="diagonal_relaxed")
+    parts = [pl.DataFrame(pl.from_arrow(r)) for r in rejected]
+    rejects = pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
     if rejects.height:
         lake.append_once(contract.quarantine, rejects.to_arrow(), app_id=f"q:{file.batch_id}")
     return Conformed(
@@ -121,6 +128,23 @@ def conform_file(file: LandingFile, *, batch_rows: int | None = None) -> Conform
         frozenset(dates),
         distinct_customers(customers),
     )
+
+
+def conform_files(
+    files: Iterable[LandingFile], *, batch_rows: int | None = None
+) -> tuple[list[Conformed], dict[str, str]]:
+    """Deliveries in path order (so equal timestamps resolve the same way every run), each
+    conformed or, when its content cannot be, failed alone: (conformed, batch id -> error)."""
+    done: list[Conformed] = []
+    failed: dict[str, str] = {}
+    for file in sorted(files, key=lambda f: f.path):
+        try:
+            done.append(conform_file(file, batch_rows=batch_rows))
+        except Exception as error:
+            if error_kind(error) == "transient":
+                raise
+            failed[file.batch_id] = f"{file.path}: {error}"
+    return done, failed
 
 
 def refresh_gold(
@@ -147,7 +171,7 @@ def refresh_gold(
     ]
 
 
-def landing_plan(landing: str, sources: list[str] | None) -> Plan:
+def landing_plan(landing: str, sources: list[str] | None, retry_failed: str | None = None) -> Plan:
     """The deliveries under landing/ and what the manifest says about each."""
     wanted = {name: SOURCES[name] for name in sources or SOURCES if name in SOURCES}
     files, ignored = landing_files(storage.describe_objects(landing), landing, wanted)
@@ -155,7 +179,7 @@ def landing_plan(landing: str, sources: list[str] | None) -> Plan:
     if lake.exists(LANDING_FILES):
         seen = lake.read(LANDING_FILES, columns=["batch_id", "status"])
         manifest = dict(zip(seen["batch_id"], seen["status"], strict=True))
-    return replace(plan(files, manifest), ignored=ignored)
+    return replace(plan(files, manifest, retry_failed), ignored=ignored)
 
 
 def record_manifest(results: list[FileResult], run_id: str) -> lake.WriteResult:

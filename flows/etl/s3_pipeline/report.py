@@ -88,3 +88,18 @@ def run_summary(
         "rows_quarantined": sum(c.quarantined for c in conformed),
         "gold_commits": gold_commits,
     }
+
+
+FAILED_FILE_HINT = (
+    "A failed delivery is not tried again: deliver a corrected file (a changed file is a new"
+    " delivery), or, after a fix elsewhere (the contract, the parser), re-run with"
+    " --retry-failed PATH (or --retry-failed for every failed file)"
+)
+
+
+def outcome_message(summary: dict[str, int]) -> str:
+    """The run's final state message: how many files landed, and how many failed alone."""
+    landed = f"{summary['files_ingested']} file(s) ingested"
+    if not summary["files_failed"]:
+        return landed
+    return f"{landed}; {summary['files_failed']} failed alone (see the s3-pipeline-files artifact)"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
@@ -100,14 +100,21 @@ def landing_files(
     return files, ignored
 
 
-def plan(files: Iterable[LandingFile], manifest: Mapping[str, str]) -> Plan:
-    """Split deliveries by what the manifest (batch id -> status) says was done before."""
+def plan(
+    files: Iterable[LandingFile], manifest: Mapping[str, str], retry_failed: str | None = None
+) -> Plan:
+    """Split deliveries by what the manifest (batch id -> status) says was done before.
+
+    A failed delivery stays failed (a changed file is a new delivery) unless `retry_failed` is
+    `all` or its path: then it is parsed again, for a fix made elsewhere (contract, parser).
+    """
     ingest: list[LandingFile] = []
     resume: list[LandingFile] = []
     done = 0
     for file in sorted(files, key=lambda f: f.path):
         status = manifest.get(file.batch_id)
-        if status is None:
+        retried = status == "failed" and retry_failed in ("all", file.path)
+        if status is None or retried:
             ingest.append(file)
         elif status in DONE_STATUSES:
             done += 1
@@ -208,6 +215,17 @@ def stamped_batches(
     return pa.RecordBatchReader.from_batches(schema, batches)
 
 
+def column_name_problem(names: Sequence[str]) -> str | None:
+    """Why a delivery's columns (with the lineage and parser columns added) cannot be stored:
+    a name given twice (Delta compares names without case) or a column without a name."""
+    unnamed = [position for position, name in enumerate(names, 1) if not name.strip()]
+    if unnamed:
+        return f"column(s) {unnamed} of the header have no name"
+    lowered = Counter(name.lower() for name in names)
+    repeated = sorted({name for name in names if lowered[name.lower()] > 1})
+    return f"column(s) {repeated} appear more than once" if repeated else None
+
+
 def reason_counts(rejects: pa.Table) -> Counter[str]:
     if rejects.num_rows == 0:
         return Counter()
@@ -215,12 +233,18 @@ def reason_counts(rejects: pa.Table) -> Counter[str]:
 
 
 def with_conformed(
-    results: Iterable[FileResult], done: Mapping[str, Conformed]
+    results: Iterable[FileResult],
+    done: Mapping[str, Conformed],
+    failed: Mapping[str, str] | None = None,
 ) -> list[FileResult]:
-    """Each file's result, marked done with its silver counts when its delivery was conformed."""
+    """Each file's result, marked done with its silver counts when its delivery was conformed,
+    or failed with the reason (batch id -> error) when its content could not be conformed."""
+    failed = failed or {}
     return [
         replace(r, status="done", quarantined=c.quarantined, bronze_rows=c.bronze_rows)
         if (c := done.get(r.file.batch_id))
+        else replace(r, status="failed", error=failed[r.file.batch_id])
+        if r.file.batch_id in failed
         else r
         for r in results
     ]
