@@ -8,6 +8,7 @@ point re-does that unit on the next run, which replaces or re-merges it: nothing
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -33,6 +34,13 @@ class Landed:
     quarantined: int
     inserted: int
     updated: int
+
+
+def landed_totals(landed: Iterable[Landed]) -> dict[str, int]:
+    """Rows landed by a run's units: in total, valid, quarantined, inserted and updated."""
+    units = list(landed)
+    fields = ("rows", "valid", "quarantined", "inserted", "updated")
+    return {name: sum(getattr(unit, name) for unit in units) for name in fields}
 
 
 @dataclass(frozen=True)

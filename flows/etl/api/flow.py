@@ -17,7 +17,7 @@ from flows.core.http_pages import Record, get_page, records_table
 from flows.core.lineage import fingerprint
 from flows.etl.api.pages import page_position, start_page
 from flows.etl.api.sample_api import sample_handler, serve
-from flows.etl.ingest import Landed, land, read_position, save_position, stamped
+from flows.etl.ingest import Landed, land, landed_totals, read_position, save_position, stamped
 
 SAMPLE_SOURCE = "api:sample-orders"
 
@@ -79,11 +79,7 @@ def api_ingest(
         "source": source,
         "first_page": first,
         "pages": len(landed),
-        "rows": sum(r.rows for r in landed),
-        "valid": sum(r.valid for r in landed),
-        "quarantined": sum(r.quarantined for r in landed),
-        "inserted": sum(r.inserted for r in landed),
-        "updated": sum(r.updated for r in landed),
+        **landed_totals(landed),
         "rows_from_source": position.rows if position else 0,
     }
     logger.info("API ingest summary: %s", summary)

@@ -26,7 +26,15 @@ from flows.etl.database.postgres import (
     source_dsn,
     source_id,
 )
-from flows.etl.ingest import Landed, Position, land, read_position, save_position, stamped
+from flows.etl.ingest import (
+    Landed,
+    Position,
+    land,
+    landed_totals,
+    read_position,
+    save_position,
+    stamped,
+)
 
 SAMPLE_TABLE = "lake_sample.orders"
 
@@ -91,11 +99,7 @@ def database_ingest(
     summary: dict[str, int | str] = {
         "source": source,
         "chunks": len(landed),
-        "rows": sum(r.rows for r in landed),
-        "valid": sum(r.valid for r in landed),
-        "quarantined": sum(r.quarantined for r in landed),
-        "inserted": sum(r.inserted for r in landed),
-        "updated": sum(r.updated for r in landed),
+        **landed_totals(landed),
         "watermark": position.position if position else "",
     }
     publish_table("database-ingest-chunks", [asdict(r) for r in landed],
