@@ -85,9 +85,14 @@ def selected_tables(paths: Sequence[str] | None) -> list[Table]:
     return [physical_table(path) for path in dict.fromkeys(paths)]
 
 
+def landing_sources() -> dict[str, Table]:
+    """The tables raw deliveries feed (`ingested=True`), by name: `landing/<name>/` is a source."""
+    return {table.name: table for table in CATALOG if table.ingested}
+
+
 def ingested_table(name: str) -> Table:
     """The declared table called `name` that raw deliveries feed; an unknown name lists them."""
-    ingested = {table.name: table for table in CATALOG if table.ingested}
+    ingested = landing_sources()
     if name not in ingested:
         raise ConfigurationError(
             f"{name!r} is not fed by raw deliveries: choose one of {sorted(ingested)}"
@@ -134,6 +139,7 @@ __all__ = [
     "STREAM_OFFSETS",
     "TRANSACTIONS",
     "ingested_table",
+    "landing_sources",
     "physical_table",
     "physical_tables",
     "selected_tables",

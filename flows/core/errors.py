@@ -56,7 +56,7 @@ class ContentError(SourceError):
     """
 
 
-ErrorKind = Literal["transient", "content"]
+ErrorKind = Literal["transient", "content", "configuration"]
 
 _CONTENT_ERRORS: tuple[type[BaseException], ...] = (
     ContentError,
@@ -76,7 +76,8 @@ _GONE_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
 def error_kind(error: BaseException) -> ErrorKind:
-    """Whether retrying may help (`transient`) or the unit's content caused it (`content`).
+    """Whether retrying may help (`transient`), the unit's content caused it (`content`), or the
+    run was asked something impossible (`configuration`: a setting or parameter to fix).
 
     Content errors come from parsing, decoding, casting or storing what was delivered (a
     duplicated column, invalid UTF-8, a truncated Parquet file), from an object that vanished
@@ -85,6 +86,8 @@ def error_kind(error: BaseException) -> ErrorKind:
     not know) is transient: it is retried and, when the retries run out, fails the run with
     nothing partial rather than blaming a file.
     """
+    if isinstance(error, ConfigurationError | UnsafePathError):
+        return "configuration"
     if isinstance(error, ObjectNotFoundError | FileNotFoundError):
         return "content"
     if isinstance(error, ClientError):

@@ -16,11 +16,13 @@ from prefect.states import Failed
 from flows.core import lake
 from flows.core.contracts import Table
 from flows.core.errors import (
+    ConfigurationError,
     ContentError,
     ContractViolation,
     CorruptTableError,
     ObjectNotFoundError,
     SourceError,
+    UnsafePathError,
     WriteConflictError,
     error_kind,
 )
@@ -75,6 +77,15 @@ TRANSIENT = {
 @pytest.mark.parametrize("error", CONTENT.values(), ids=CONTENT.keys())
 def test_content_errors_fail_the_unit_alone(error):
     assert error_kind(error) == "content"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [ConfigurationError("unknown source(s) ['x']"), UnsafePathError("../landing leaves the lake")],
+)
+def test_a_configuration_error_is_neither_retried_nor_blamed_on_a_unit(error):
+    assert error_kind(error) == "configuration"
+    assert retry_if_transient(None, None, Failed(data=error)) is False
 
 
 @pytest.mark.parametrize("error", TRANSIENT.values(), ids=TRANSIENT.keys())

@@ -21,10 +21,10 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flows.catalog import ORDERS
+from flows.catalog import ORDERS, landing_sources
 from flows.core import lake, storage
 from flows.core.lineage import BATCH_COLUMN
-from flows.etl.s3_pipeline.layers import SOURCES, conform_files, ingest_file
+from flows.etl.s3_pipeline.layers import conform_files, ingest_file
 from flows.etl.s3_pipeline.transforms import landing_files
 
 EXAMPLES = int(os.environ.get("LAKE_FUZZ_EXAMPLES", "30"))
@@ -155,7 +155,7 @@ def transient_fault_on_first_commit():
 
 def one_pass():
     """Ingest every delivery, then conform those in bronze; check each delivery's accounting."""
-    files, _ = landing_files(storage.describe_objects("landing"), "landing", SOURCES)
+    files, _ = landing_files(storage.describe_objects("landing"), "landing", landing_sources())
     results = {f.path: ingest_file(f, run_id="fuzz") for f in files}
     for result in results.values():
         assert result.status in ("bronze", "empty", "failed"), result

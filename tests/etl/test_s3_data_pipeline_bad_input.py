@@ -13,9 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flows.catalog import CUSTOMERS, ORDERS
+from flows.catalog import CUSTOMERS, ORDERS, landing_sources
 from flows.core import lake, storage
-from flows.etl.s3_pipeline.layers import SOURCES, conform_file, ingest_file
+from flows.etl.s3_pipeline.layers import conform_file, ingest_file
 from flows.etl.s3_pipeline.transforms import landing_files
 
 HEADER = "order_id,customer_id,product_id,quantity,amount,status,order_date,updated_at"
@@ -31,14 +31,14 @@ def csv_bytes(*lines, header=HEADER):
 
 def ingest_all(batch_rows=None):
     """Ingest and conform everything in landing/, checking the accounting of each delivery."""
-    files, _ = landing_files(storage.describe_objects("landing"), "landing", SOURCES)
+    files, _ = landing_files(storage.describe_objects("landing"), "landing", landing_sources())
     results = {f.path.rsplit("/", 1)[1]: ingest_file(f, run_id="r1", batch_rows=batch_rows)
                for f in files}  # fmt: skip
     conformed = {}
     for name, result in results.items():
         if result.status != "bronze":
             continue
-        contract = SOURCES[result.file.source]
+        contract = landing_sources()[result.file.source]
         batch = pl.col("_batch_id") == result.file.batch_id
         assert lake.read(contract.bronze, where=batch).height == result.rows
         done = conform_file(result.file, batch_rows=batch_rows)

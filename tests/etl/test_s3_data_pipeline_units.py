@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from flows.catalog import ORDERS
-from flows.core.errors import ContentError, UnsafePathError
+from flows.core.errors import ConfigurationError, ContentError, UnsafePathError
 from flows.core.storage import StoredObject
 from flows.etl.s3_pipeline.landing import (
     ERROR_COLUMN,
@@ -179,7 +179,10 @@ def test_landing_files_keep_known_sources_and_say_why_others_are_ignored():
     ]
     assert ignored == [
         ("landing/stray.csv", "not under landing/<source>/"),
-        ("landing/unknown/c.csv", "no table contract for source 'unknown'"),
+        (
+            "landing/unknown/c.csv",
+            "'unknown' names no table declared for landing (declared: orders)",
+        ),
     ]
 
 
@@ -239,11 +242,18 @@ def test_column_names_a_delta_table_cannot_hold_are_named(names, problem):
 )  # fmt: skip
 def test_landing_and_sources_cannot_escape_the_lake_root(landing, sources):
     with pytest.raises(UnsafePathError):
-        checked_landing(landing, sources)
+        checked_landing(landing, sources, ["orders"])
 
 
 def test_checked_landing_normalises_safe_paths():
-    assert checked_landing("landing/", ["orders"]) == ("landing", ["orders"])
+    assert checked_landing("landing/", ["orders"], ["orders"]) == ("landing", ["orders"])
+
+
+def test_an_unknown_source_fails_at_once_and_names_the_known_ones():
+    with pytest.raises(
+        ConfigurationError, match=r"unknown source\(s\) \['refund'\].*\['orders', 'refunds'\]"
+    ):
+        checked_landing("landing", ["refund"], ["refunds", "orders"])
 
 
 def test_required_and_new_columns_against_the_contract():

@@ -11,6 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State
 from prefect.states import Completed
 
+from flows.catalog import landing_sources
 from flows.core import glue, lake, storage
 from flows.core.artifacts import Progress, publish_markdown, publish_table
 from flows.core.contracts import Table
@@ -107,7 +108,7 @@ def s3_data_pipeline(
         retry_failed: parse failed deliveries again: `all`, or one file's path under landing.
     """
     logger = get_run_logger()
-    landing, sources = checked_landing(landing, sources)
+    landing, sources = checked_landing(landing, sources, landing_sources())
     run_id = current_run().id
     seeded = seed_samples_if_empty(landing, seed_samples)
     if seeded:
@@ -117,6 +118,8 @@ def s3_data_pipeline(
     )[0]
     logger.info("%d new, %d to resume, %d done before, %d ignored", len(work.ingest),
                 len(work.resume), work.already_done, len(work.ignored))  # fmt: skip
+    for path, why in work.ignored:
+        logger.warning("Ignored %s: %s", path, why)
 
     progress = Progress("s3-pipeline-files", len(work.ingest), "Landing files parsed into bronze")
     results: list[FileResult] = []

@@ -12,12 +12,12 @@ import polars as pl
 import pyarrow as pa
 
 from flows.catalog import (
-    CATALOG,
     CUSTOMER_LIFETIME_VALUE,
     DAILY_CATEGORY_REVENUE,
     LANDING_FILES,
     ORDERS,
     PRODUCTS,
+    landing_sources,
 )
 from flows.core import lake, storage
 from flows.core.contracts import Table
@@ -45,9 +45,6 @@ from flows.etl.s3_pipeline.transforms import (
     stamped_batches,
 )
 
-SOURCES: dict[str, Table] = {t.name: t for t in CATALOG if t.ingested}
-"""The tables a landing folder may deliver, by source name."""
-
 
 def ingest_file(file: LandingFile, *, run_id: str, batch_rows: int | None = None) -> FileResult:
     """Stream one landing file into bronze in one commit; a delivery already there is skipped.
@@ -56,7 +53,7 @@ def ingest_file(file: LandingFile, *, run_id: str, batch_rows: int | None = None
     `error_kind` calls content) is returned as a failed result, so the file fails alone;
     transient errors are raised, so the caller retries.
     """
-    contract = SOURCES[file.source]
+    contract = landing_sources()[file.source]
     if file.size == 0:
         return FileResult(file, "empty")
     if file.format is None:
@@ -79,7 +76,7 @@ def ingest_file(file: LandingFile, *, run_id: str, batch_rows: int | None = None
             options = restart.options
             continue
         except Exception as error:
-            if error_kind(error) == "transient":
+            if error_kind(error) != "content":
                 raise
             return FileResult(file, "failed", error=f"{file.path}: {error}")
         drift = new_columns(contract, reader.schema.names)
@@ -94,7 +91,7 @@ def conform_file(file: LandingFile, *, batch_rows: int | None = None) -> Conform
     Safe to repeat after a crash: the merge keeps the newest row per key and the quarantine
     commit is an app transaction of this delivery.
     """
-    contract = SOURCES[file.source]
+    contract = landing_sources()[file.source]
     lake.create_if_missing(contract)  # then concurrent first merges conflict, never duplicate
     valid_rows = inserted = updated = 0
     rejected: list[pa.Table] = []
@@ -141,7 +138,7 @@ def conform_files(
         try:
             done.append(conform_file(file, batch_rows=batch_rows))
         except Exception as error:
-            if error_kind(error) == "transient":
+            if error_kind(error) != "content":
                 raise
             failed[file.batch_id] = f"{file.path}: {error}"
     return done, failed
@@ -173,7 +170,8 @@ def refresh_gold(
 
 def landing_plan(landing: str, sources: list[str] | None, retry_failed: str | None = None) -> Plan:
     """The deliveries under landing/ and what the manifest says about each."""
-    wanted = {name: SOURCES[name] for name in sources or SOURCES if name in SOURCES}
+    known = landing_sources()
+    wanted = {name: known[name] for name in sources or known}
     files, ignored = landing_files(storage.describe_objects(landing), landing, wanted)
     manifest: dict[str, str] = {}
     if lake.exists(LANDING_FILES):
@@ -193,6 +191,6 @@ def record_manifest(results: list[FileResult], run_id: str) -> lake.WriteResult:
 def written_tables(sources: Iterable[str]) -> list[Table]:
     """Every table a run over `sources` writes: their silver, bronze and quarantine tables, gold
     and the manifest (what Glue registers)."""
-    touched = [SOURCES[s] for s in sources]
+    touched = [landing_sources()[s] for s in sources]
     tables = [*touched, *(t.bronze for t in touched), *(t.quarantine for t in touched)]
     return [*tables, DAILY_CATEGORY_REVENUE, CUSTOMER_LIFETIME_VALUE, LANDING_FILES]

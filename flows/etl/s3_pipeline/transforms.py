@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flows.core.contracts import REASON_COLUMN, Table
-from flows.core.errors import UnsafePathError
+from flows.core.errors import ConfigurationError, UnsafePathError
 from flows.core.lineage import fingerprint, stamp
 from flows.core.paths import safe_relative
 from flows.core.storage import StoredObject
@@ -92,7 +92,8 @@ def landing_files(
         if len(parts) < 2:
             ignored.append((item.path, "not under landing/<source>/"))
         elif parts[0] not in sources:
-            ignored.append((item.path, f"no table contract for source {parts[0]!r}"))
+            ignored.append((item.path, f"{parts[0]!r} names no table declared for landing"
+                                       f" (declared: {', '.join(sorted(sources))})"))  # fmt: skip
         else:
             files.append(
                 LandingFile(item.path, parts[0], item.size, item.tag, file_format(item.path))
@@ -123,13 +124,22 @@ def plan(
     return Plan(ingest, resume, done)
 
 
-def checked_landing(landing: str, sources: Iterable[str] | None) -> tuple[str, list[str] | None]:
-    """The landing prefix and source names, refused if they could leave the lake root."""
+def checked_landing(
+    landing: str, sources: Iterable[str] | None, known: Iterable[str]
+) -> tuple[str, list[str] | None]:
+    """The landing prefix and source names, refused if they could leave the lake root or name
+    no table declared for landing (`known`)."""
     prefix = safe_relative(landing)
     names = None if sources is None else [safe_relative(source) for source in sources]
     for name in names or []:
         if "/" in name:
             raise UnsafePathError(f"source {name!r} must be one folder name under {prefix}/")
+    unknown = sorted(set(names or ()) - set(known))
+    if unknown:
+        raise ConfigurationError(
+            f"unknown source(s) {unknown}: the tables declared for landing are {sorted(known)}"
+            " (declare a table with ingested=True in a category's tables.py to add one)"
+        )
     return prefix, names
 
 
