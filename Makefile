@@ -7,7 +7,7 @@ PY_SOURCES := flows tests terraform bench
 # checkov pins packaging/networkx/cachetools below ours, so it has a venv of its own.
 CHECKOV := $(VENV)/tools/checkov/bin/checkov
 
-.PHONY: setup run test lint typecheck lock audit clean-lake
+.PHONY: setup run test lint typecheck lock audit show clean-lake
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ lock: ## re-resolve requirements.lock from pyproject.toml
 
 audit: $(STAMP) ## audit the locked dependencies for known vulnerabilities (needs the PyPI JSON API)
 	$(BIN)/pip-audit --strict --disable-pip --no-deps --progress-spinner off -r requirements.lock
+
+TABLE ?= silver/orders
+show: $(STAMP) ## print a table's schema, row count, newest commits and first rows (TABLE=layer/name)
+	$(BIN)/python -m flows.show $(TABLE)
 
 clean-lake: ## delete the local zero-config lake
 	rm -rf lake
