@@ -291,16 +291,17 @@ def append_once(table: Table, data: pa.Table | pa.RecordBatchReader, *, app_id: 
     re-raised as it was.
     """
     # Check and write against one snapshot: a commit of `app_id` after it is a conflict, while
-    # a fresh snapshot taken by the write could already hold it and append a second copy.
-    snapshot = open_table(table) if exists(table) else None
-    if snapshot is not None and snapshot.transaction_version(app_id) is not None:
+    # a fresh snapshot taken by the write could already hold it and append a second copy. The
+    # table is created first for the same reason: two writers creating it would both append.
+    create_if_missing(table, data.schema)
+    snapshot = open_table(table)
+    if snapshot.transaction_version(app_id) is not None:
         return WriteResult(table.path, "NOOP", int(snapshot.version()), 0)
     counted = _CountedBatches(data if isinstance(data, pa.RecordBatchReader) else data.to_reader())
     arguments: dict[str, Any] = {
         "mode": "append",
         "partition_by": list(table.partition_by) or None,
         "schema_mode": "merge" if table.schema is None else None,
-        "storage_options": None if snapshot is not None else storage_options(),
         # row groups of a batch, so a reader streaming it back holds a batch, not ~1M rows
         "writer_properties": WriterProperties(max_row_group_size=get_settings().batch_rows),
         "commit_properties": CommitProperties(
@@ -310,7 +311,7 @@ def append_once(table: Table, data: pa.Table | pa.RecordBatchReader, *, app_id: 
     }
     try:
         with _translated_errors(table):
-            write_deltalake(snapshot or location(table), counted.reader(), **arguments)
+            write_deltalake(snapshot, counted.reader(), **arguments)
     except Exception:
         if counted.error is not None:
             raise counted.error from None
@@ -339,18 +340,21 @@ class _CountedBatches:
             raise
 
 
-def create_if_missing(table: Table) -> bool:
-    """Create `table` empty, with its contract schema, unless it exists; True if this call did.
+def create_if_missing(table: Table, schema: pa.Schema | None = None) -> bool:
+    """Create `table` empty, with its contract schema (or `schema` for a schema-on-read table),
+    unless it exists; True if this call did.
 
-    Merge into a table that exists: then Delta detects two writers merging the same keys at once.
-    Creating a table by its first merge is a blind append that a concurrent one cannot see.
+    Write into a table that exists: then Delta detects two writers committing the same keys or
+    app transaction at once. Creating a table by its first write is a blind append that a
+    concurrent one cannot see.
     """
-    if table.schema is None:
+    columns = table.schema or schema
+    if columns is None:
         raise errors.ContractViolation(f"{table.path} has no schema to create the table with")
     if exists(table):
         return False
     try:
-        _write(table, table.schema.empty_table(), mode="append")
+        _write(table, columns.empty_table(), mode="append")
     except errors.WriteConflictError:
         if not exists(table):
             raise

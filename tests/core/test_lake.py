@@ -206,3 +206,26 @@ def test_storage_options_follow_changed_credentials(s3_lake, monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", rotated)
     assert first != rotated
     assert lake.storage_options()["AWS_SECRET_ACCESS_KEY"] == rotated
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_two_first_appends_of_one_delivery_on_s3_land_it_once(s3_lake, round_):
+    """Racing first writers of a schema-on-read table: the first creates it, the other conflicts
+    or finds the app transaction, never a second copy."""
+    raw = Table(f"raw_{round_}", "bronze")
+    delivery = pa.table({"id": ["1", "2", "3"]})
+    outcomes: list[object] = []
+
+    def first_append() -> None:
+        try:
+            outcomes.append(lake.append_once(raw, delivery, app_id="bronze:delivery-1"))
+        except WriteConflictError as error:
+            outcomes.append(error)
+
+    threads = [threading.Thread(target=first_append) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(outcomes) == 2
+    assert lake.read(raw).height == 3
