@@ -1,6 +1,7 @@
 """The S3 data pipeline flow end to end: zero-config run, re-runs, a SIGKILL between bronze and
 silver, concurrent runs on moto S3, Glue registration, unsafe parameters."""
 
+import dataclasses
 import io
 import os
 import subprocess
@@ -14,16 +15,19 @@ import pyarrow.csv as pacsv
 import pytest
 from polars.testing import assert_frame_equal
 
+import flows.catalog
 from flows import samples
 from flows.catalog import (
     CUSTOMER_LIFETIME_VALUE,
     CUSTOMERS,
     DAILY_CATEGORY_REVENUE,
     LANDING_FILES,
+    ORDER_STATUSES,
     ORDERS,
     PRODUCTS,
 )
 from flows.core import lake, storage
+from flows.core.checks import one_of
 from flows.core.errors import UnsafePathError
 from flows.etl.s3_data_pipeline import s3_data_pipeline
 from flows.etl.s3_pipeline.samples import late_updates
@@ -251,3 +255,39 @@ def test_a_duplicated_header_fails_alone_and_is_not_tried_again(local_lake, pref
     retried = s3_data_pipeline(seed_samples=False, retry_failed="landing/orders/duplicated.csv")
     assert (retried["files_failed"], retried["files_done_before"]) == (1, 2)
     assert lake.read(ORDERS).height == valid_rows
+
+
+def test_after_a_contract_fix_reconform_moves_rows_from_quarantine_to_silver(
+    local_lake, prefect_api, monkeypatch
+):
+    header = "order_id,customer_id,product_id,quantity,amount,status,order_date,updated_at\n"
+    storage.write_bytes(
+        "landing/orders/returns.csv",
+        (header + "1,1,1,1,5.0,placed,2024-01-02,2024-01-02T00:00:00+00:00\n"
+         "2,1,1,1,6.0,returned,2024-01-02,2024-01-02T00:00:00+00:00\n").encode(),
+    )  # fmt: skip
+    s3_data_pipeline(seed_samples=False)
+    assert lake.read(ORDERS)["order_id"].to_list() == [1]
+    assert lake.read(ORDERS.quarantine).height == 1
+
+    others = [c for c in ORDERS.checks if getattr(c, "column", "") != "status"]
+    fixed = dataclasses.replace(
+        ORDERS, checks=(*others, one_of("status", (*ORDER_STATUSES, "returned")))
+    )
+    monkeypatch.setattr(flows.catalog, "CATALOG",
+                        tuple(fixed if t is ORDERS else t for t in flows.catalog.CATALOG))  # fmt: skip
+    unchanged = s3_data_pipeline(seed_samples=False)
+    assert (unchanged["rows_conformed"], lake.read(ORDERS).height) == (0, 1)
+
+    replayed = s3_data_pipeline(seed_samples=False, reconform="orders")
+    assert (replayed["rows_conformed"], replayed["rows_valid"]) == (2, 2)
+    assert sorted(lake.read(ORDERS)["order_id"].to_list()) == [1, 2]
+    assert lake.read(ORDERS.quarantine).height == 0
+    assert lake.read(LANDING_FILES)["quarantined"].to_list() == [0]
+    day = lake.read(DAILY_CATEGORY_REVENUE)
+    assert day["revenue"].sum() == 11.0
+
+    again = s3_data_pipeline(seed_samples=False, reconform="landing/orders/returns.csv")
+    assert again["rows_valid"] == 2
+    assert sorted(lake.read(ORDERS)["order_id"].to_list()) == [1, 2]
+    assert lake.read(ORDERS.quarantine).height == 0

@@ -44,6 +44,7 @@ from flows.etl.s3_pipeline.transforms import (
     gold_scope,
     grouped_by_rows,
     landing_files,
+    merged_outcomes,
     missing_required,
     new_columns,
     plan,
@@ -218,6 +219,30 @@ def test_failed_deliveries_are_parsed_again_only_when_asked(retry_failed, parsed
     result = plan(files, manifest, retry_failed)
     assert [f.tag for f in result.ingest] == parsed_again
     assert result.already_done == 3 - len(parsed_again)
+
+
+@pytest.mark.parametrize(
+    ("reconform", "replayed"),
+    [(None, []), ("all", ["a", "b"]), ("orders", ["a"]), ("landing/customers/b.csv", ["b"])],
+)
+def test_done_deliveries_are_conformed_again_only_when_asked(reconform, replayed):
+    files = [LandingFile("landing/orders/a.csv", "orders", 1, "a", "csv"),
+             LandingFile("landing/customers/b.csv", "customers", 1, "b", "csv"),
+             LandingFile("landing/orders/c.csv", "orders", 1, "c", "csv")]  # fmt: skip
+    statuses = {"a": "done", "b": "done", "c": "failed"}
+    result = plan(files, {f.batch_id: statuses[f.tag] for f in files}, reconform=reconform)
+    assert sorted(f.tag for f in result.replay) == replayed
+    assert (result.ingest, result.resume) == ([], [])
+    assert result.already_done == 3 - len(replayed)
+
+
+def test_merged_outcomes_gather_every_source():
+    a, b, c = delivery("a.csv"), delivery("b.csv"), delivery("c.csv", "customers")
+    done_a = Conformed(a.batch_id, 1, 1, 0, 1, 0, Counter())
+    done_c = Conformed(c.batch_id, 2, 2, 0, 2, 0, Counter())
+    done, failed = merged_outcomes([([done_a], {b.batch_id: "b: bad"}), ([done_c], {})])
+    assert done == {a.batch_id: done_a, c.batch_id: done_c}
+    assert failed == {b.batch_id: "b: bad"}
 
 
 @pytest.mark.parametrize(

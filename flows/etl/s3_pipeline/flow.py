@@ -13,7 +13,7 @@ from prefect.states import Completed
 
 from flows.catalog import landing_sources
 from flows.core import glue, lake, storage
-from flows.core.artifacts import Progress, publish_markdown, publish_table
+from flows.core.artifacts import Progress
 from flows.core.contracts import Table
 from flows.core.lineage import current_run
 from flows.core.settings import get_settings
@@ -21,10 +21,8 @@ from flows.core.tasks import LAKE_WRITE, retry_if_transient, stage_results
 from flows.etl.s3_pipeline import layers
 from flows.etl.s3_pipeline.report import (
     FAILED_FILE_HINT,
-    drift_report,
-    files_report,
     outcome_message,
-    quarantine_report,
+    publish_run,
     run_summary,
 )
 from flows.etl.s3_pipeline.samples import seed_landing
@@ -35,6 +33,7 @@ from flows.etl.s3_pipeline.transforms import (
     Plan,
     checked_landing,
     gold_scope,
+    merged_outcomes,
     with_conformed,
 )
 
@@ -43,9 +42,11 @@ io_task = task(**LAKE_WRITE, retry_condition_fn=retry_if_transient, cache_policy
 
 
 @io_task
-def list_landing(landing: str, sources: list[str] | None, retry_failed: str | None) -> Plan:
+def list_landing(
+    landing: str, sources: list[str] | None, retry_failed: str | None, reconform: str | None
+) -> Plan:
     """The deliveries under landing/ and what the manifest says about each."""
-    return layers.landing_plan(landing, sources, retry_failed)
+    return layers.landing_plan(landing, sources, retry_failed, reconform)
 
 
 @io_task
@@ -55,9 +56,9 @@ def ingest(file: LandingFile, run_id: str, batch_rows: int | None) -> FileResult
 
 @io_task
 def conform_source(
-    files: list[LandingFile], batch_rows: int | None
+    files: list[LandingFile], batch_rows: int | None, replay: frozenset[str]
 ) -> tuple[list[Conformed], dict[str, str]]:
-    return layers.conform_files(files, batch_rows=batch_rows)
+    return layers.conform_files(files, batch_rows=batch_rows, replay=replay)
 
 
 @io_task
@@ -96,6 +97,7 @@ def s3_data_pipeline(
     glue_database: str | None = None,
     batch_rows: int | None = None,
     retry_failed: str | None = None,
+    reconform: str | None = None,
 ) -> State[dict[str, int]]:
     """Ingest new landing files, conform them, refresh gold, publish what happened.
 
@@ -106,6 +108,8 @@ def s3_data_pipeline(
         glue_database: register the tables in this Glue database (default LAKE_GLUE_DATABASE).
         batch_rows: rows per streaming batch (default LAKE_BATCH_ROWS).
         retry_failed: parse failed deliveries again: `all`, or one file's path under landing.
+        reconform: conform done deliveries again from bronze under the current contract (after a
+            contract fix): `all`, a source (table) name, or one file's path under landing.
     """
     logger = get_run_logger()
     landing, sources = checked_landing(landing, sources, landing_sources())
@@ -114,10 +118,11 @@ def s3_data_pipeline(
     if seeded:
         logger.info("Landing was empty: wrote %d sample files under %s/", len(seeded), landing)
     work: Plan = stage_results(
-        "Listing landing files", [list_landing.submit(landing, sources, retry_failed)]
+        "Listing landing files", [list_landing.submit(landing, sources, retry_failed, reconform)]
     )[0]
-    logger.info("%d new, %d to resume, %d done before, %d ignored", len(work.ingest),
-                len(work.resume), work.already_done, len(work.ignored))  # fmt: skip
+    logger.info("%d new, %d to resume, %d to conform again, %d done before, %d ignored",
+                len(work.ingest), len(work.resume), len(work.replay), work.already_done,
+                len(work.ignored))  # fmt: skip
     for path, why in work.ignored:
         logger.warning("Ignored %s: %s", path, why)
 
@@ -131,7 +136,8 @@ def s3_data_pipeline(
             "Ingesting landing files", [ingest.submit(file, run_id, batch_rows)]
         )
         progress.advance()
-    results += [FileResult(f, "bronze") for f in work.resume]
+    results += [FileResult(f, "bronze") for f in (*work.resume, *work.replay)]
+    replay = frozenset(f.batch_id for f in work.replay)
     if results:
         record_files(results, run_id)
 
@@ -139,13 +145,10 @@ def s3_data_pipeline(
     by_source = sorted({f.source for f in to_conform})
     conformed_lists = stage_results(
         "Conforming bronze to silver",
-        [conform_source.submit([f for f in to_conform if f.source == s], batch_rows)
+        [conform_source.submit([f for f in to_conform if f.source == s], batch_rows, replay)
          for s in by_source],
     )  # fmt: skip
-    done = {c.batch_id: c for batch, _ in conformed_lists for c in batch}
-    failed = {
-        batch_id: error for _, errors in conformed_lists for batch_id, error in errors.items()
-    }
+    done, failed = merged_outcomes(conformed_lists)
     results = with_conformed(results, done, failed)
     if done or failed:
         record_files([r for r in results if r.file.batch_id in done | failed], run_id)
@@ -157,17 +160,7 @@ def s3_data_pipeline(
         registered = register_glue(database, layers.written_tables(by_source))
         logger.info("Registered %d tables in Glue database %s", len(registered), database)
 
-    publish_table(
-        "s3-pipeline-files",
-        files_report(results, work.ignored),
-        description=f"{len(results)} files this run; {work.already_done} done before",
-    )
-    publish_markdown(
-        "s3-pipeline-quarantine",
-        quarantine_report(done.values()),
-        description="Why rows were rejected into quarantine/<table>",
-    )
-    publish_markdown("s3-pipeline-drift", drift_report(results), description="Schema drift")
+    publish_run(results, work, list(done.values()))
     summary = run_summary(
         results, list(done.values()), done_before=work.already_done, gold_commits=len(gold)
     )
@@ -190,6 +183,8 @@ def main() -> None:
     parser.add_argument("--batch-rows", type=int, help="rows per batch (LAKE_BATCH_ROWS)")
     parser.add_argument("--retry-failed", nargs="?", const="all", metavar="PATH",
                         help="parse failed deliveries again: all, or this path")  # fmt: skip
+    parser.add_argument("--reconform", nargs="?", const="all", metavar="SOURCE_OR_PATH",
+                        help="conform done deliveries again: all, a source or a path")  # fmt: skip
     s3_data_pipeline(**vars(parser.parse_args()))
 
 

@@ -84,12 +84,15 @@ def ingest_file(file: LandingFile, *, run_id: str, batch_rows: int | None = None
         return FileResult(file, status, result.rows, drift, bronze_rows=result.rows)
 
 
-def conform_file(file: LandingFile, *, batch_rows: int | None = None) -> Conformed:
+def conform_file(
+    file: LandingFile, *, batch_rows: int | None = None, replay: bool = False
+) -> Conformed:
     """One delivery's bronze rows into silver (a MERGE per `merge_rows` valid rows) and
     quarantine (one commit).
 
     Safe to repeat after a crash: the merge keeps the newest row per key and the quarantine
-    commit is an app transaction of this delivery.
+    commit is an app transaction of this delivery. A `replay` (after a contract fix) replaces
+    the delivery's earlier rejects, so rows that pass now leave quarantine.
     """
     contract = landing_sources()[file.source]
     lake.create_if_missing(contract)  # then concurrent first merges conflict, never duplicate
@@ -107,12 +110,14 @@ def conform_file(file: LandingFile, *, batch_rows: int | None = None) -> Conform
         if valid.num_rows:
             merged = lake.merge(contract, valid)
             inserted, updated = inserted + merged.inserted, updated + merged.updated
-        if contract is ORDERS:
+        if contract.path == ORDERS.path:
             dates.update(valid.column("order_date").unique().to_pylist())
             customers.append(pl.Series("customer_id", valid.column("customer_id")).unique())
     parts = [pl.DataFrame(pl.from_arrow(r)) for r in rejected]
     rejects = pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
-    if rejects.height:
+    if replay:
+        replace_rejects(contract, file.batch_id, rejects.to_arrow())
+    elif rejects.height:
         lake.append_once(contract.quarantine, rejects.to_arrow(), app_id=f"q:{file.batch_id}")
     return Conformed(
         file.batch_id,
@@ -127,16 +132,28 @@ def conform_file(file: LandingFile, *, batch_rows: int | None = None) -> Conform
     )
 
 
+def replace_rejects(contract: Table, batch_id: str, rejects: pa.Table) -> None:
+    """A delivery's rejects in quarantine become `rejects`, in one commit."""
+    if rejects.num_rows:
+        lake.replace_where(contract.quarantine, rejects, where={BATCH_COLUMN: batch_id})
+    elif lake.exists(contract.quarantine):
+        lake.delete(contract.quarantine, where={BATCH_COLUMN: batch_id})
+
+
 def conform_files(
-    files: Iterable[LandingFile], *, batch_rows: int | None = None
+    files: Iterable[LandingFile],
+    *,
+    batch_rows: int | None = None,
+    replay: frozenset[str] = frozenset(),
 ) -> tuple[list[Conformed], dict[str, str]]:
     """Deliveries in path order (so equal timestamps resolve the same way every run), each
-    conformed or, when its content cannot be, failed alone: (conformed, batch id -> error)."""
+    conformed or, when its content cannot be, failed alone: (conformed, batch id -> error).
+    Those whose batch id is in `replay` are conformed again after a contract change."""
     done: list[Conformed] = []
     failed: dict[str, str] = {}
     for file in sorted(files, key=lambda f: f.path):
         try:
-            done.append(conform_file(file, batch_rows=batch_rows))
+            done.append(conform_file(file, batch_rows=batch_rows, replay=file.batch_id in replay))
         except Exception as error:
             if error_kind(error) != "content":
                 raise
@@ -168,7 +185,12 @@ def refresh_gold(
     ]
 
 
-def landing_plan(landing: str, sources: list[str] | None, retry_failed: str | None = None) -> Plan:
+def landing_plan(
+    landing: str,
+    sources: list[str] | None,
+    retry_failed: str | None = None,
+    reconform: str | None = None,
+) -> Plan:
     """The deliveries under landing/ and what the manifest says about each."""
     known = landing_sources()
     wanted = {name: known[name] for name in sources or known}
@@ -177,7 +199,7 @@ def landing_plan(landing: str, sources: list[str] | None, retry_failed: str | No
     if lake.exists(LANDING_FILES):
         seen = lake.read(LANDING_FILES, columns=["batch_id", "status"])
         manifest = dict(zip(seen["batch_id"], seen["status"], strict=True))
-    return replace(plan(files, manifest, retry_failed), ignored=ignored)
+    return replace(plan(files, manifest, retry_failed, reconform), ignored=ignored)
 
 
 def record_manifest(results: list[FileResult], run_id: str) -> lake.WriteResult:

@@ -1,13 +1,14 @@
 """What an S3 data pipeline run reports: manifest rows, the files table, quarantine reasons,
-schema drift and the run's summary (pure: results in, rows or markdown out)."""
+schema drift and the run's summary (pure: results in, rows or markdown out), and publishing
+them as the run's artifacts."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
 
-from flows.core.artifacts import markdown_table
-from flows.etl.s3_pipeline.transforms import Conformed, FileResult
+from flows.core.artifacts import markdown_table, publish_markdown, publish_table
+from flows.etl.s3_pipeline.transforms import Conformed, FileResult, Plan
 
 
 def manifest_rows(results: Iterable[FileResult], run_id: str) -> list[dict[str, object]]:
@@ -103,3 +104,18 @@ def outcome_message(summary: dict[str, int]) -> str:
     if not summary["files_failed"]:
         return landed
     return f"{landed}; {summary['files_failed']} failed alone (see the s3-pipeline-files artifact)"
+
+
+def publish_run(results: list[FileResult], work: Plan, conformed: list[Conformed]) -> None:
+    """The run's artifacts: every file and what became of it, quarantine reasons, schema drift."""
+    publish_table(
+        "s3-pipeline-files",
+        files_report(results, work.ignored),
+        description=f"{len(results)} files this run; {work.already_done} done before",
+    )
+    publish_markdown(
+        "s3-pipeline-quarantine",
+        quarantine_report(conformed),
+        description="Why rows were rejected into quarantine/<table>",
+    )
+    publish_markdown("s3-pipeline-drift", drift_report(results), description="Schema drift")

@@ -47,6 +47,8 @@ class Plan:
     already_done: int
     ignored: list[tuple[str, str]] = field(default_factory=list)
     """Objects that are not deliveries of a known source, with the reason."""
+    replay: list[LandingFile] = field(default_factory=list)
+    """Done deliveries to conform again from bronze under the current contract."""
 
 
 @dataclass(frozen=True)
@@ -102,26 +104,33 @@ def landing_files(
 
 
 def plan(
-    files: Iterable[LandingFile], manifest: Mapping[str, str], retry_failed: str | None = None
+    files: Iterable[LandingFile],
+    manifest: Mapping[str, str],
+    retry_failed: str | None = None,
+    reconform: str | None = None,
 ) -> Plan:
     """Split deliveries by what the manifest (batch id -> status) says was done before.
 
     A failed delivery stays failed (a changed file is a new delivery) unless `retry_failed` is
-    `all` or its path: then it is parsed again, for a fix made elsewhere (contract, parser).
+    `all` or its path: then it is parsed again, for a fix made elsewhere (contract, parser). A
+    done delivery is conformed again from bronze under the current contract when `reconform` is
+    `all`, its source (table) or its path.
     """
     ingest: list[LandingFile] = []
     resume: list[LandingFile] = []
+    replay: list[LandingFile] = []
     done = 0
     for file in sorted(files, key=lambda f: f.path):
         status = manifest.get(file.batch_id)
-        retried = status == "failed" and retry_failed in ("all", file.path)
-        if status is None or retried:
+        if status is None or (status == "failed" and retry_failed in ("all", file.path)):
             ingest.append(file)
+        elif status == "done" and reconform in ("all", file.source, file.path):
+            replay.append(file)
         elif status in DONE_STATUSES:
             done += 1
         else:
             resume.append(file)
-    return Plan(ingest, resume, done)
+    return Plan(ingest, resume, done, replay=replay)
 
 
 def checked_landing(
@@ -258,6 +267,18 @@ def with_conformed(
         else r
         for r in results
     ]
+
+
+def merged_outcomes(
+    per_source: Iterable[tuple[list[Conformed], dict[str, str]]],
+) -> tuple[dict[str, Conformed], dict[str, str]]:
+    """Every source's conform outcome in one: conformed and failed deliveries by batch id."""
+    done: dict[str, Conformed] = {}
+    failed: dict[str, str] = {}
+    for conformed_files, errors in per_source:
+        done.update((c.batch_id, c) for c in conformed_files)
+        failed.update(errors)
+    return done, failed
 
 
 def gold_scope(
