@@ -24,7 +24,7 @@ EXACT_FLOAT_INTEGERS = 2**53
 _FRACTION_DIGITS = {"ms": 3, "us": 6, "ns": 9}
 _WHOLE_DECIMAL = r"^([+-]?\d+)\.0*$"
 _WHOLE = r"^[+-]?(\d+\.?0*|(\d+\.?\d*|\.\d+)[eE][+-]?\d+)$"
-_MIDNIGHT = r"^(\d{4}-\d{2}-\d{2})[T ]00:00(?::00(?:\.0+)?)?(?:[Zz]|[+-]00(?::?00)?)?$"
+_MIDNIGHT = r"^(\d{4}-\d{2}-\d{2})(?:[T ]00:00(?::00(?:\.0+)?)?(?:[Zz]|[+-]00(?::?00)?)?)?$"
 
 
 def cast_columns(raw: pl.DataFrame, target: pl.Schema) -> pl.DataFrame:
