@@ -8,6 +8,7 @@ from typing import Literal
 import polars as pl
 import pyarrow as pa
 
+from flows.core.casting import cast_columns
 from flows.core.checks import Check, NotNull, TableCheck, any_violated, reason_expression
 from flows.core.errors import ContractViolation
 from flows.core.paths import safe_name
@@ -132,31 +133,6 @@ class Table:
         return latest.to_arrow().cast(data.schema)
 
 
-def _cast_expression(name: str, source: pl.DataType, target: pl.DataType) -> pl.Expr:
-    column = pl.col(name)
-    if source == target:
-        return column
-    if source == pl.String:
-        if target == pl.Date:
-            return column.str.strip_chars().str.to_date(strict=False)
-        if isinstance(target, pl.Datetime):
-            parsed = column.str.strip_chars().str.to_datetime(
-                time_unit=target.time_unit, time_zone="UTC", strict=False
-            )
-            return parsed if target.time_zone else parsed.dt.replace_time_zone(None)
-        if target == pl.Boolean:
-            lowered = column.str.strip_chars().str.to_lowercase()
-            return (
-                pl.when(lowered.is_in(["true", "1", "yes"]))
-                .then(True)
-                .when(lowered.is_in(["false", "0", "no"]))
-                .then(False)
-                .otherwise(None)
-            )
-        return column.str.strip_chars().cast(target, strict=False)
-    return column.cast(target, strict=False)
-
-
 def split_batch(table: Table, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
     """Vectorised contract check. Rejected rows keep their raw values (as strings) and a reason."""
     if table.schema is None:
@@ -170,11 +146,8 @@ def split_batch(table: Table, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
         pl.lit(None, dtype=target[n]).alias(n) for n in target if n not in raw.columns
     )
 
-    casts = {
-        name: _cast_expression(name, raw.schema[name], dtype) for name, dtype in target.items()
-    }
     converted = [name for name, dtype in target.items() if raw.schema[name] != dtype]
-    typed = raw.select(expression.alias(name) for name, expression in casts.items())
+    typed = cast_columns(raw, target)
     delivered = raw.select(
         pl.col(name).is_not_null().alias(_DELIVERED + name) for name in converted
     )
