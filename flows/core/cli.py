@@ -110,8 +110,8 @@ class _Merge(argparse.Action):
         setattr(namespace, self.dest, kept | dict(pairs))
 
 
-def _unwrap(annotation: Any) -> tuple[Any, Option, bool]:
-    """The type under `Annotated` and `| None`, the `Option` declared with it, and optionality."""
+def _unwrap(annotation: Any) -> tuple[Any, Option]:
+    """The type under `Annotated` and `| None`, and the `Option` declared with it."""
     option = Option()
     if typing.get_origin(annotation) is Annotated:
         annotation, *extras = typing.get_args(annotation)
@@ -120,8 +120,8 @@ def _unwrap(annotation: Any) -> tuple[Any, Option, bool]:
     if typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args:
         rest = [a for a in args if a is not type(None)]
         if len(rest) == 1:
-            return rest[0], option, True
-    return annotation, option, False
+            return rest[0], option
+    return annotation, option
 
 
 def _scalar(annotation: Any, where: str) -> tuple[_Converter, list[Any] | None]:
@@ -149,12 +149,12 @@ def _key_value(convert: _Converter) -> _Converter:
 def _add_parameter(
     parser: argparse.ArgumentParser, parameter: inspect.Parameter, annotation: Any, help_text: str
 ) -> None:
-    base, option, optional = _unwrap(annotation)
+    base, option = _unwrap(annotation)
     where = f"parameter {parameter.name}"
     flags = [f"--{parameter.name.replace('_', '-')}", *option.aliases]
     required = parameter.default is inspect.Parameter.empty
     default = None if required else parameter.default
-    if default not in (None, False, [], {}):
+    if default is not None and default not in ([], {}):
         help_text = f"{help_text.rstrip('.')} (default: {default})".strip()
     kwargs: dict[str, Any] = {"dest": parameter.name, "default": default, "help": help_text}
     if required:
@@ -177,8 +177,6 @@ def _add_parameter(
         kwargs["type"], kwargs["choices"] = _scalar(base, where)
         if option.const is not None:
             kwargs |= {"nargs": "?", "const": option.const}
-    if optional and required:
-        raise TypeError(f"{where}: an optional parameter needs a default")
     parser.add_argument(*flags, **kwargs)
 
 
