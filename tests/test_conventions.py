@@ -1,18 +1,22 @@
 """Conventions the READMEs promise, checked against the code so the docs stay true."""
 
+import argparse
 import ast
 import contextlib
 import importlib
+import inspect
 import io
 import re
 import runpy
 import sys
+import typing
 from pathlib import Path
 
 import pytest
 import yaml
 from prefect import Flow
 
+from flows.core.cli import command_line_parser
 from tests.conftest import REPO_ROOT
 
 FLOW_DIRS = ("examples", "etl", "ml", "monitoring")
@@ -123,14 +127,71 @@ def test_flow_is_named_in_the_top_level_readme(path, name, flow):
     assert f"`{path.name}`" in rows[0], f"README.md's table of flows lacks {path.name}"
 
 
+def documented_flags(path: Path) -> set[str]:
+    """The options flows/README.md's row and the command file's docstring show for `path`."""
+    relative = str(path.relative_to(REPO_ROOT / "flows"))
+    row = next(
+        line for line in FLOWS_README.read_text().splitlines() if f"| `{relative}` |" in line
+    )
+    usage = [line for line in (ast.get_docstring(ast.parse(path.read_text())) or "").splitlines()
+             if f"flows/{relative}" in line]  # fmt: skip
+    text = row.split(" | ")[2] + "\n".join(usage)
+    return {flag.replace("[no-]", "") for flag in re.findall(r"--(?:\[no-\])?[a-z][a-z-]*", text)}
+
+
 @pytest.mark.parametrize("path", FLOW_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_flow_script_answers_help(path, monkeypatch):
+def test_flow_script_answers_help_with_every_documented_option(path, monkeypatch):
     monkeypatch.setattr(sys, "argv", [str(path), "--help"])
     out = io.StringIO()
     with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as exit_info:
         runpy.run_path(str(path), run_name="__main__")
     assert exit_info.value.code == 0
     assert "usage:" in out.getvalue()
+    undocumented = sorted(
+        flag
+        for flag in documented_flags(path)
+        if not re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", out.getvalue())
+    )
+    assert undocumented == [], f"{path.name} --help lacks options its docs show"
+
+
+@pytest.mark.parametrize("path", FLOW_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_flow_script_builds_its_command_line_from_the_flow(path):
+    """`run_from_command_line(flow)`, never a parser written by hand beside the signature."""
+    calls = [
+        node.func.id
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    ]
+    assert "run_from_command_line" in calls
+    assert "ArgumentParser" not in path.read_text()
+
+
+@pytest.mark.parametrize(("path", "name", "flow"), FLOWS, ids=FLOW_IDS)
+def test_flow_options_equal_its_parameters(path, name, flow):
+    """One option per parameter: its name, default and type, and help from the docstring."""
+    options = {
+        action.dest: action
+        for action in command_line_parser(flow)._actions
+        if action.option_strings and action.dest != "help"
+    }
+    parameters = inspect.signature(flow.fn).parameters
+    assert list(options) == list(parameters)
+    for parameter in parameters.values():
+        option = options[parameter.name]
+        flag = f"--{parameter.name.replace('_', '-')}"
+        assert flag in option.option_strings
+        assert option.help, f"{flag} has no help: describe {parameter.name} under Args:"
+        if parameter.default is inspect.Parameter.empty:
+            assert option.required, flag
+            continue
+        assert option.default == parameter.default, flag
+        annotation = typing.get_type_hints(flow.fn)[parameter.name]
+        if annotation in (bool, bool | None):
+            assert isinstance(option, argparse.BooleanOptionalAction), flag
+        elif annotation in (int, float, str):
+            parsed = option.type(str(parameter.default))
+            assert (type(parsed), parsed) == (annotation, parameter.default), flag
 
 
 def test_every_deployment_points_at_an_existing_flow():

@@ -12,9 +12,10 @@ exponential backoff (flows.core.http_pages.get_page).
     python flows/etl/api_ingest.py --url https://api.example.com/orders --per-page 500
 """
 
-from flows.etl.api.flow import api_ingest, main
+from flows.core.cli import run_from_command_line
+from flows.etl.api.flow import api_ingest
 
 __all__ = ["api_ingest"]
 
 if __name__ == "__main__":
-    main()
+    run_from_command_line(api_ingest)

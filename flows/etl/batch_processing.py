@@ -12,9 +12,10 @@ progress, per-batch and summary artifacts (success rate, rows/s) are published.
     LAKE_DASK_ADDRESS=tcp://scheduler:8786 python flows/etl/batch_processing.py --large-amount 500
 """
 
-from flows.etl.batch.flow import batch_processing, main
+from flows.core.cli import run_from_command_line
+from flows.etl.batch.flow import batch_processing
 
 __all__ = ["batch_processing"]
 
 if __name__ == "__main__":
-    main()
+    run_from_command_line(batch_processing)

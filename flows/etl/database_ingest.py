@@ -10,12 +10,14 @@ The DSN is a secret: it is read from LAKE_SOURCE_DSN (`--dsn` sets it for this p
 passed as a flow parameter, so it never reaches the Prefect API, its UI or the logs.
 
     LAKE_SOURCE_DSN=postgresql://user@host/db python flows/etl/database_ingest.py --table s.orders
-    python flows/etl/database_ingest.py --dsn postgresql://postgres@127.0.0.1/test --seed-sample
+    python flows/etl/database_ingest.py --dsn postgresql://u@127.0.0.1/db --seed-sample-rows 500
 """
 
-from flows.etl.database.flow import database_ingest, main
+from flows.core.cli import run_from_command_line
+from flows.etl.database.flow import database_ingest
+from flows.etl.database.postgres import source_dsn
 
 __all__ = ["database_ingest"]
 
 if __name__ == "__main__":
-    main()
+    run_from_command_line(database_ingest, settings={"--dsn": "LAKE_SOURCE_DSN"}, check=source_dsn)

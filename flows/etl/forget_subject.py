@@ -10,7 +10,6 @@ still held the rows, so the data is physically gone (and time travel before the 
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.catalog import ERASURES, physical_tables
 from flows.core import lake
 from flows.core.artifacts import markdown_table, publish_markdown
+from flows.core.cli import run_from_command_line
 from flows.core.contracts import Table
 from flows.core.lineage import current_run, fingerprint
 from flows.core.tasks import LAKE_READ, LAKE_WRITE
@@ -117,7 +117,13 @@ def record_erasure(records: pl.DataFrame) -> lake.WriteResult:
 def forget_subject(
     customer_id: int, requested_by: str, request_ref: str = ""
 ) -> list[TableErasure]:
-    """Erase `customer_id` everywhere and record who asked for it."""
+    """Erase `customer_id` everywhere and record who asked for it.
+
+    Args:
+        customer_id: the subject to erase.
+        requested_by: who asked for the erasure (recorded).
+        request_ref: the ticket or request id (recorded).
+    """
     logger = get_run_logger()
     candidates = erasure_candidates(physical_tables(), SUBJECT_COLUMN)
     holders = holding_tables(candidates, SUBJECT_COLUMN)
@@ -160,14 +166,5 @@ def forget_subject(
     return erasures
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=forget_subject.description)
-    parser.add_argument("--customer-id", type=int, required=True, help="the subject to erase")
-    parser.add_argument("--requested-by", required=True, help="who asked (recorded)")
-    parser.add_argument("--request-ref", default="", help="ticket or request id (recorded)")
-    args = parser.parse_args()
-    forget_subject(args.customer_id, args.requested_by, args.request_ref)
-
-
 if __name__ == "__main__":
-    main()
+    run_from_command_line(forget_subject)

@@ -11,9 +11,10 @@ samples are written first, so the zero-config run produces every table.
     LAKE_URI=s3://bucket/lake python flows/etl/s3_data_pipeline.py --glue-database lake
 """
 
-from flows.etl.s3_pipeline.flow import main, s3_data_pipeline
+from flows.core.cli import run_from_command_line
+from flows.etl.s3_pipeline.flow import s3_data_pipeline
 
 __all__ = ["s3_data_pipeline"]
 
 if __name__ == "__main__":
-    main()
+    run_from_command_line(s3_data_pipeline)

@@ -16,7 +16,6 @@ correction to a reference table. Missing inputs are seeded from the sample data.
 
 from __future__ import annotations
 
-import argparse
 from datetime import UTC, date, datetime, time
 
 import polars as pl
@@ -27,6 +26,7 @@ from flows import samples
 from flows.catalog import CUSTOMERS, ENRICHED_EVENTS, EVENTS, PRODUCTS
 from flows.core import lake
 from flows.core.artifacts import markdown_table, publish_markdown
+from flows.core.cli import run_from_command_line
 from flows.core.tasks import LAKE_READ, LAKE_WRITE
 
 EVENT_COLUMNS = ("event_id", "event_time", "event_type", "value", "customer_id", "product_id")
@@ -135,7 +135,12 @@ def write_enriched(enriched: pl.DataFrame) -> lake.WriteResult:
     " unmatched keys reported, never dropped.",
 )
 def stream_enrichment(since: date | None = None, sample_rows: int = 10_000) -> dict[str, int]:
-    """Rebuild the enriched event days from `since` (default: the last enriched day)."""
+    """Rebuild the enriched event days from `since` (default: the last enriched day).
+
+    Args:
+        since: rebuild from this day (YYYY-MM-DD); default: the last enriched day.
+        sample_rows: sample events written if an input table does not exist.
+    """
     logger = get_run_logger()
     seeded = seed_missing_inputs(sample_rows)
     if seeded:
@@ -167,13 +172,5 @@ def stream_enrichment(since: date | None = None, sample_rows: int = 10_000) -> d
     return summary
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=stream_enrichment.description)
-    parser.add_argument("--since", type=date.fromisoformat, help="rebuild from this day")
-    parser.add_argument("--sample-rows", type=int, default=10_000, help="sample events if none")
-    args = parser.parse_args()
-    stream_enrichment(since=args.since, sample_rows=args.sample_rows)
-
-
 if __name__ == "__main__":
-    main()
+    run_from_command_line(stream_enrichment)

@@ -8,7 +8,6 @@ Malformed rows go to quarantine/orders with the reason; re-running the same inpu
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections import Counter
 from datetime import UTC, date, datetime
@@ -24,6 +23,7 @@ from flows import samples
 from flows.catalog import DAILY_ORDER_TOTALS, ORDERS
 from flows.core import lake
 from flows.core.artifacts import markdown_table, publish_markdown, publish_table
+from flows.core.cli import run_from_command_line
 from flows.core.contracts import REASON_COLUMN
 from flows.core.http_pages import iterate_pages, records_table
 from flows.core.lineage import BATCH_COLUMN, current_run, fingerprint, stamp
@@ -83,7 +83,14 @@ def refresh_gold(days: list[date]) -> lake.WriteResult:
 def basic_etl_pipeline(
     api_url: str | None = None, rows: int = 1_000, seed: int = 42, per_page: int = 100
 ) -> dict[str, int]:
-    """Extract, validate, load bronze/silver/quarantine, refresh gold, publish a summary."""
+    """Extract, validate, load bronze/silver/quarantine, refresh gold, publish a summary.
+
+    Args:
+        api_url: a paginated JSON API (`?page=N&per_page=M`); default: the sample data.
+        rows: sample orders when there is no API URL.
+        seed: the sample data's seed.
+        per_page: the API's page size.
+    """
     logger = get_run_logger()
     records = (
         extract_from_api(api_url, per_page) if api_url else samples.order_records(rows, seed=seed)
@@ -122,17 +129,5 @@ def basic_etl_pipeline(
     return summary
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=basic_etl_pipeline.description)
-    parser.add_argument(
-        "--api-url", help="paginated JSON API (?page=N&per_page=M); default: samples"
-    )
-    parser.add_argument("--rows", type=int, default=1_000, help="sample rows when no --api-url")
-    parser.add_argument("--seed", type=int, default=42, help="sample data seed")
-    parser.add_argument("--per-page", type=int, default=100, help="API page size")
-    args = parser.parse_args()
-    basic_etl_pipeline(api_url=args.api_url, rows=args.rows, seed=args.seed, per_page=args.per_page)
-
-
 if __name__ == "__main__":
-    main()
+    run_from_command_line(basic_etl_pipeline)

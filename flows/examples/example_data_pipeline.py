@@ -5,8 +5,6 @@ python flows/examples/example_data_pipeline.py --rows 500
 
 from __future__ import annotations
 
-import argparse
-
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
@@ -14,6 +12,7 @@ from flows import samples
 from flows.catalog import CUSTOMERS
 from flows.core import lake
 from flows.core.artifacts import publish_table
+from flows.core.cli import run_from_command_line
 from flows.core.tasks import LAKE_WRITE
 
 
@@ -28,6 +27,12 @@ def write_customers(rows: int, seed: int) -> lake.WriteResult:
     log_prints=True,
 )
 def example_data_pipeline(rows: int = 100, seed: int = 7) -> lake.WriteResult:
+    """Merge `rows` sample customers into silver/customers.
+
+    Args:
+        rows: how many sample customers.
+        seed: the sample data's seed.
+    """
     result = write_customers(rows, seed)
     publish_table(
         "example-data-pipeline", [result.__dict__], description="The commit this run made"
@@ -38,13 +43,5 @@ def example_data_pipeline(rows: int = 100, seed: int = 7) -> lake.WriteResult:
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=example_data_pipeline.description)
-    parser.add_argument("--rows", type=int, default=100, help="how many sample customers")
-    parser.add_argument("--seed", type=int, default=7, help="sample data seed")
-    args = parser.parse_args()
-    example_data_pipeline(rows=args.rows, seed=args.seed)
-
-
 if __name__ == "__main__":
-    main()
+    run_from_command_line(example_data_pipeline)

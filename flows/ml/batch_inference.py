@@ -13,7 +13,6 @@ error that names the training flow instead.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +25,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.catalog import ORDER_FEATURES, PREDICTIONS
 from flows.core import lake
 from flows.core.artifacts import markdown_table, publish_markdown
+from flows.core.cli import run_from_command_line
 from flows.core.errors import ConfigurationError
 from flows.core.tasks import LAKE_READ, LAKE_WRITE
 from flows.ml import modeling, registry
@@ -114,7 +114,14 @@ def batch_inference(
     full_refresh: bool = False,
     bootstrap: bool = True,
 ) -> dict[str, Any]:
-    """Find the production model, score the rows it has not scored, MERGE the predictions."""
+    """Find the production model, score the rows it has not scored, MERGE the predictions.
+
+    Args:
+        model_name: the registered model whose production version scores.
+        key_columns: the columns that identify a row (default: the feature table's key).
+        full_refresh: score every row again, not only the new ones.
+        bootstrap: with no production model yet, train one first instead of failing.
+    """
     logger = get_run_logger()
     production = find_production(model_name)
     if production is None and not (bootstrap and model_name == DEFAULT_MODEL):
@@ -133,7 +140,7 @@ def batch_inference(
     keys = key_columns or list(registry.feature_table_contract(feature_table).key)
     if not keys:
         raise ConfigurationError(
-            f"{feature_table} declares no key: pass key_columns to identify its rows"
+            f"{feature_table} declares no key: pass --key-columns to identify its rows"
         )
     rows, table_version = read_unscored(feature_table, model_name, keys, full_refresh)
     scores = modeling.probabilities(model, rows) if rows.height else np.empty(0)
@@ -168,25 +175,5 @@ def batch_inference(
     return summary
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=batch_inference.description)
-    parser.add_argument("--model-name", default=DEFAULT_MODEL)
-    parser.add_argument("--key-columns", nargs="*", help="default: the feature table's key")
-    parser.add_argument("--full-refresh", action="store_true", help="re-score every row")
-    parser.add_argument(
-        "--no-bootstrap",
-        dest="bootstrap",
-        action="store_false",
-        help="fail instead of training when no production model exists",
-    )
-    args = parser.parse_args()
-    batch_inference(
-        model_name=args.model_name,
-        key_columns=args.key_columns,
-        full_refresh=args.full_refresh,
-        bootstrap=args.bootstrap,
-    )
-
-
 if __name__ == "__main__":
-    main()
+    run_from_command_line(batch_inference)

@@ -9,9 +9,10 @@ Missing silver tables are seeded from the sample data, so the zero-config run wo
     LAKE_URI=s3://bucket/lake python flows/ml/feature_engineering_pipeline.py
 """
 
-from flows.ml.features.flow import feature_engineering_pipeline, main
+from flows.core.cli import run_from_command_line
+from flows.ml.features.flow import feature_engineering_pipeline
 
 __all__ = ["feature_engineering_pipeline"]
 
 if __name__ == "__main__":
-    main()
+    run_from_command_line(feature_engineering_pipeline)

@@ -14,9 +14,10 @@ rule.
     LAKE_URI=s3://bucket/lake python flows/ml/fraud_detection.py
 """
 
-from flows.ml.fraud.flow import fraud_detection, main
+from flows.core.cli import run_from_command_line
+from flows.ml.fraud.flow import fraud_detection
 
 __all__ = ["fraud_detection"]
 
 if __name__ == "__main__":
-    main()
+    run_from_command_line(fraud_detection)

@@ -13,9 +13,10 @@ The same table version and seed give the same metrics.
         --time-column ts
 """
 
-from flows.ml.training.flow import main, training_pipeline
+from flows.core.cli import run_from_command_line
+from flows.ml.training.flow import training_pipeline
 
 __all__ = ["training_pipeline"]
 
 if __name__ == "__main__":
-    main()
+    run_from_command_line(training_pipeline)

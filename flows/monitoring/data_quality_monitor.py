@@ -11,9 +11,10 @@ and a critical failure fails the run.
     python flows/monitoring/data_quality_monitor.py --table silver/orders  # just one
 """
 
-from flows.monitoring.data_quality.flow import data_quality_monitor, main
+from flows.core.cli import run_from_command_line
+from flows.monitoring.data_quality.flow import data_quality_monitor
 
 __all__ = ["data_quality_monitor"]
 
 if __name__ == "__main__":
-    main()
+    run_from_command_line(data_quality_monitor)

@@ -9,9 +9,10 @@ markdown artifact with charts.
     python flows/monitoring/pipeline_health.py --hours 168  # the last week
 """
 
-from flows.monitoring.health.flow import main, pipeline_health
+from flows.core.cli import run_from_command_line
+from flows.monitoring.health.flow import pipeline_health
 
 __all__ = ["pipeline_health"]
 
 if __name__ == "__main__":
-    main()
+    run_from_command_line(pipeline_health)

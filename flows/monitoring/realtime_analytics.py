@@ -10,9 +10,10 @@ before the offset moves, so a crash followed by a re-run recomputes the same win
     python flows/monitoring/realtime_analytics.py --window-minutes 1 --allowed-lateness-minutes 2
 """
 
-from flows.monitoring.realtime.flow import main, realtime_analytics
+from flows.core.cli import run_from_command_line
+from flows.monitoring.realtime.flow import realtime_analytics
 
 __all__ = ["realtime_analytics"]
 
 if __name__ == "__main__":
-    main()
+    run_from_command_line(realtime_analytics)

@@ -15,9 +15,10 @@ Resume a paused run from the UI (Resume, fill in the form) or from Python:
     resume_flow_run(flow_run_id, run_input={"approve": True, "comment": "checked with sales"})
 """
 
-from flows.monitoring.sales_anomalies.flow import main, sales_anomaly_report
+from flows.core.cli import run_from_command_line
+from flows.monitoring.sales_anomalies.flow import sales_anomaly_report
 
 __all__ = ["sales_anomaly_report"]
 
 if __name__ == "__main__":
-    main()
+    run_from_command_line(sales_anomaly_report)

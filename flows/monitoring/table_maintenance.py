@@ -12,8 +12,6 @@ writer left behind once they are older than the retention.
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +23,7 @@ from flows import samples
 from flows.catalog import EVENTS, selected_tables
 from flows.core import errors, lake
 from flows.core.artifacts import markdown_table, publish_markdown, publish_table
+from flows.core.cli import run_from_command_line
 from flows.core.contracts import Table
 from flows.core.settings import get_settings
 from flows.core.tasks import LAKE_WRITE, existing_tables, retry_if_transient
@@ -45,27 +44,14 @@ class Maintained:
 def vacuum_retention(requested_hours: int, floor_hours: int, *, force: bool) -> int:
     """The retention to vacuum with; below the configured floor only when forced."""
     if requested_hours < 0:
-        raise errors.ConfigurationError(f"retention_hours must be >= 0, got {requested_hours}")
+        raise errors.ConfigurationError(f"--retention-hours must be >= 0, got {requested_hours}")
     if requested_hours < floor_hours and not force:
         raise errors.ConfigurationError(
-            f"retention_hours={requested_hours} is below the floor of {floor_hours} h"
+            f"--retention-hours {requested_hours} is below the floor of {floor_hours} h"
             " (LAKE_VACUUM_RETENTION_FLOOR_HOURS): time travel to older versions and readers still"
-            " on them would break. Pass force=True (--force) if that is intended."
+            " on them would break. Pass --force (force=True) if that is intended."
         )
     return requested_hours
-
-
-def parse_z_order(specs: Sequence[str]) -> dict[str, list[str]]:
-    """`layer/table=col1,col2` options as {table path: columns}."""
-    parsed: dict[str, list[str]] = {}
-    for spec in specs:
-        path, _, columns = spec.partition("=")
-        if not path or not columns:
-            raise errors.ConfigurationError(
-                f"--z-order expects layer/table=col1,col2, got {spec!r}"
-            )
-        parsed[path] = [c.strip() for c in columns.split(",") if c.strip()]
-    return parsed
 
 
 def report_row(result: Maintained) -> dict[str, Any]:
@@ -120,7 +106,15 @@ def table_maintenance(
     z_order: dict[str, list[str]] | None = None,
     seed_if_empty: bool = True,
 ) -> list[dict[str, Any]]:
-    """Maintain the named tables (default: every table of the catalog that exists)."""
+    """Maintain the named tables (default: every table of the catalog that exists).
+
+    Args:
+        tables: table paths (`layer/name`); default: every catalog table that exists.
+        retention_hours: vacuum retention; below LAKE_VACUUM_RETENTION_FLOOR_HOURS only with force.
+        force: allow a retention below the floor (older versions lose their files).
+        z_order: Z-order these tables by these columns, `layer/name=col1,col2`.
+        seed_if_empty: on an empty lake, seed sample events so there is something to maintain.
+    """
     logger = get_run_logger()
     retention = vacuum_retention(
         retention_hours, get_settings().vacuum_retention_floor_hours, force=force
@@ -162,26 +156,5 @@ def table_maintenance(
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=table_maintenance.description)
-    parser.add_argument("--tables", nargs="*", help="table paths (layer/name); default: all")
-    parser.add_argument("--retention-hours", type=int, default=168, help="vacuum retention")
-    parser.add_argument("--force", action="store_true", help="allow a retention below the floor")
-    parser.add_argument(
-        "--z-order",
-        nargs="*",
-        default=[],
-        metavar="TABLE=COLS",
-        help="e.g. silver/events=event_time",
-    )
-    args = parser.parse_args()
-    table_maintenance(
-        tables=args.tables,
-        retention_hours=args.retention_hours,
-        force=args.force,
-        z_order=parse_z_order(args.z_order),
-    )
-
-
 if __name__ == "__main__":
-    main()
+    run_from_command_line(table_maintenance)

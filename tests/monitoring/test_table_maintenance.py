@@ -11,7 +11,6 @@ from flows.catalog import EVENTS, ORDERS
 from flows.core import lake
 from flows.core.errors import ConfigurationError
 from flows.monitoring.table_maintenance import (
-    parse_z_order,
     table_maintenance,
     vacuum_retention,
 )
@@ -45,28 +44,8 @@ def test_vacuum_retention_respects_the_floor(requested, floor, force, expected):
 
 @pytest.mark.parametrize(("requested", "force"), [(0, False), (167, False), (-1, True)])
 def test_vacuum_retention_below_the_floor_needs_force(requested, force):
-    with pytest.raises(ConfigurationError, match="retention_hours"):
+    with pytest.raises(ConfigurationError, match="--retention-hours"):
         vacuum_retention(requested, 168, force=force)
-
-
-@pytest.mark.parametrize(
-    ("specs", "expected"),
-    [
-        ([], {}),
-        (["silver/events=event_time"], {"silver/events": ["event_time"]}),
-        (
-            ["silver/orders=customer_id, order_date"],
-            {"silver/orders": ["customer_id", "order_date"]},
-        ),
-    ],
-)
-def test_parse_z_order(specs, expected):
-    assert parse_z_order(specs) == expected
-
-
-def test_parse_z_order_rejects_a_spec_without_columns():
-    with pytest.raises(ConfigurationError, match="z-order"):
-        parse_z_order(["silver/events"])
 
 
 def test_maintenance_keeps_the_rows_and_lowers_the_file_count(any_lake, prefect_api):

@@ -1,8 +1,7 @@
-"""The API ingest's tasks, flow and `main()`; the command is `flows/etl/api_ingest.py`."""
+"""The API ingest's tasks and flow; the command is `flows/etl/api_ingest.py`."""
 
 from __future__ import annotations
 
-import argparse
 from contextlib import nullcontext
 from dataclasses import asdict
 
@@ -53,7 +52,19 @@ def api_ingest(
     max_pages: int = 10_000,
     sample_rows: int = 1_000,
 ) -> dict[str, int | str]:
-    """Ingest `url` (default: a sample orders API served for this run) into `target`."""
+    """Ingest `url` (default: a sample orders API served for this run) into `target`.
+
+    Args:
+        url: a paginated JSON API (`?page=N&per_page=M`); default: a sample API for this run.
+        source: the source's name in lineage and ingest state (default: the URL).
+        target: the silver table whose contract the records are cast to and checked against.
+        per_page: records asked for per page.
+        full_refresh: start again at page 1 instead of after the last landed page.
+        attempts: tries per page request before the run fails.
+        backoff_seconds: the first retry's delay, doubled each retry (Retry-After wins).
+        max_pages: stop after this many pages in one run.
+        sample_rows: orders the sample API serves when no URL is given.
+    """
     logger = get_run_logger()
     silver = ingested_table(target)
     bronze = silver.source_bronze("api")
@@ -93,24 +104,3 @@ def api_ingest(
         description="What this run ingested",
     )
     return summary
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=api_ingest.description)
-    parser.add_argument("--url", help="paginated JSON API (?page=N&per_page=M); default: sample")
-    parser.add_argument("--source", help="name of the source in lineage and state (default: url)")
-    parser.add_argument("--target", default="orders", help="silver table whose contract applies")
-    parser.add_argument("--per-page", type=int, default=100)
-    parser.add_argument("--full-refresh", action="store_true", help="start again at page 1")
-    args = parser.parse_args()
-    api_ingest(
-        url=args.url,
-        source=args.source,
-        target=args.target,
-        per_page=args.per_page,
-        full_refresh=args.full_refresh,
-    )
-
-
-if __name__ == "__main__":
-    main()

@@ -1,8 +1,7 @@
-"""Batch processing's tasks, flow and `main()`; the command is `flows/etl/batch_processing.py`."""
+"""Batch processing's tasks and flow; the command is `flows/etl/batch_processing.py`."""
 
 from __future__ import annotations
 
-import argparse
 import time as clock
 from dataclasses import asdict
 from datetime import date
@@ -91,7 +90,13 @@ def _outcome(future: PrefectFuture[BatchResult], day: date) -> BatchResult:
 def batch_processing(
     days: list[date] | None = None, large_amount: float = 1_000.0, sample_rows: int = 100_000
 ) -> dict[str, Any]:
-    """Score `days` (default: every day in silver/transactions), one mapped task per day."""
+    """Score `days` (default: every day in silver/transactions), one mapped task per day.
+
+    Args:
+        days: only these days (YYYY-MM-DD); default: every day in silver/transactions.
+        large_amount: a transaction of at least this amount is flagged as large.
+        sample_rows: sample transactions written if silver/transactions does not exist.
+    """
     logger = get_run_logger()
     if seed_missing_input(sample_rows):
         logger.info("Seeded %d sample transactions", sample_rows)
@@ -122,15 +127,3 @@ def batch_processing(
             + "; ".join(r.error for r in failed)
         )
     return summary
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=batch_processing.description)
-    parser.add_argument("--large-amount", type=float, default=1_000.0, help="a large amount")
-    parser.add_argument("--sample-rows", type=int, default=100_000, help="sample rows if none")
-    args = parser.parse_args()
-    batch_processing(large_amount=args.large_amount, sample_rows=args.sample_rows)
-
-
-if __name__ == "__main__":
-    main()

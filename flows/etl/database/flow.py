@@ -1,9 +1,7 @@
-"""The database ingest's tasks, flow and `main()`; the command is `flows/etl/database_ingest.py`."""
+"""The database ingest's tasks and flow; the command is `flows/etl/database_ingest.py`."""
 
 from __future__ import annotations
 
-import argparse
-import os
 from dataclasses import asdict
 
 import pyarrow as pa
@@ -13,7 +11,6 @@ from prefect.cache_policies import NO_CACHE
 from flows import samples
 from flows.catalog import ingested_table
 from flows.core.artifacts import publish_markdown, publish_table
-from flows.core.errors import ConfigurationError
 from flows.core.lineage import fingerprint
 from flows.core.settings import get_settings
 from flows.core.tasks import EXTERNAL_SOURCE, retry_if_transient
@@ -65,7 +62,17 @@ def database_ingest(
     batch_rows: int | None = None,
     seed_sample_rows: int = 0,
 ) -> dict[str, int | str]:
-    """Ingest `table` from LAKE_SOURCE_DSN into the `target` contract, chunk by chunk."""
+    """Ingest `table` from LAKE_SOURCE_DSN into the `target` contract, chunk by chunk.
+
+    Args:
+        table: the source table, `schema.table`.
+        target: the silver table whose contract the rows are cast to and checked against.
+        watermark_column: the column that orders changes (a timestamp or a sequence).
+        key_column: the source's primary key; it breaks ties between equal watermarks.
+        batch_rows: rows per chunk (default LAKE_BATCH_ROWS).
+        seed_sample_rows: first create `table` with this many sample orders if it is missing
+            (a demo source); 0 never does.
+    """
     logger = get_run_logger()
     silver = ingested_table(target)
     source = source_id(database_name(source_dsn()), table)
@@ -112,41 +119,3 @@ def database_ingest(
         description="What this run ingested",
     )
     return summary
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=database_ingest.description)
-    parser.add_argument("--dsn", help="PostgreSQL DSN (default: LAKE_SOURCE_DSN)")
-    parser.add_argument("--table", default=SAMPLE_TABLE, help="schema.table to ingest")
-    parser.add_argument("--target", default="orders", help="silver table whose contract applies")
-    parser.add_argument("--watermark-column", default="updated_at")
-    parser.add_argument("--key-column", default="order_id")
-    parser.add_argument("--batch-rows", type=int, help="rows per chunk (default LAKE_BATCH_ROWS)")
-    parser.add_argument(
-        "--seed-sample",
-        type=int,
-        nargs="?",
-        const=1_000,
-        default=0,
-        metavar="ROWS",
-        help="first create --table with sample orders if missing (a demo source)",
-    )
-    args = parser.parse_args()
-    if args.dsn:
-        os.environ["LAKE_SOURCE_DSN"] = args.dsn
-    try:
-        source_dsn()
-    except ConfigurationError as error:
-        parser.error(str(error))
-    database_ingest(
-        table=args.table,
-        target=args.target,
-        watermark_column=args.watermark_column,
-        key_column=args.key_column,
-        batch_rows=args.batch_rows,
-        seed_sample_rows=args.seed_sample,
-    )
-
-
-if __name__ == "__main__":
-    main()

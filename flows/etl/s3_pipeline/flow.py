@@ -1,9 +1,9 @@
-"""The S3 data pipeline's tasks, flow and `main()`; the command: `flows/etl/s3_data_pipeline.py`."""
+"""The S3 data pipeline's tasks and flow; the command: `flows/etl/s3_data_pipeline.py`."""
 
 from __future__ import annotations
 
-import argparse
 from datetime import date
+from typing import Annotated
 
 import polars as pl
 from prefect import flow, get_run_logger, task
@@ -14,6 +14,7 @@ from prefect.states import Completed
 from flows.catalog import landing_sources
 from flows.core import glue, lake, storage
 from flows.core.artifacts import Progress
+from flows.core.cli import cli
 from flows.core.contracts import Table
 from flows.core.lineage import current_run
 from flows.core.settings import get_settings
@@ -92,12 +93,12 @@ def seed_samples_if_empty(landing: str, seed_samples: bool | None) -> list[str]:
 )
 def s3_data_pipeline(
     landing: str = "landing",
-    sources: list[str] | None = None,
+    sources: Annotated[list[str] | None, cli("--source")] = None,
     seed_samples: bool | None = None,
     glue_database: str | None = None,
     batch_rows: int | None = None,
-    retry_failed: str | None = None,
-    reconform: str | None = None,
+    retry_failed: Annotated[str | None, cli(const="all", metavar="PATH")] = None,
+    reconform: Annotated[str | None, cli(const="all", metavar="SOURCE_OR_PATH")] = None,
 ) -> State[dict[str, int]]:
     """Ingest new landing files, conform them, refresh gold, publish what happened.
 
@@ -107,9 +108,11 @@ def s3_data_pipeline(
         seed_samples: write sample files first; default: only when landing is empty.
         glue_database: register the tables in this Glue database (default LAKE_GLUE_DATABASE).
         batch_rows: rows per streaming batch (default LAKE_BATCH_ROWS).
-        retry_failed: parse failed deliveries again: `all`, or one file's path under landing.
+        retry_failed: parse failed deliveries again: `all` (the option given bare), or one file's
+            path under landing.
         reconform: conform done deliveries again from bronze under the current contract (after a
-            contract fix): `all`, a source (table) name, or one file's path under landing.
+            contract fix): `all` (the option given bare), a source (table) name, or one file's
+            path under landing.
     """
     logger = get_run_logger()
     landing, sources = checked_landing(landing, sources, landing_sources())
@@ -169,24 +172,3 @@ def s3_data_pipeline(
         if r.status == "failed":
             logger.warning("%s. %s", r.error, FAILED_FILE_HINT)
     return Completed(message=outcome_message(summary), data=summary)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=s3_data_pipeline.description)
-    parser.add_argument("--landing", default="landing", help="landing folder under the lake root")
-    parser.add_argument("--source", action="append", dest="sources", help="only this source")
-    seed = parser.add_mutually_exclusive_group()
-    seed.add_argument("--seed-samples", action="store_true", default=None,
-                      help="write sample files first (default: when landing is empty)")  # fmt: skip
-    seed.add_argument("--no-seed-samples", action="store_false", dest="seed_samples")
-    parser.add_argument("--glue-database", help="register the tables in this Glue database")
-    parser.add_argument("--batch-rows", type=int, help="rows per batch (LAKE_BATCH_ROWS)")
-    parser.add_argument("--retry-failed", nargs="?", const="all", metavar="PATH",
-                        help="parse failed deliveries again: all, or this path")  # fmt: skip
-    parser.add_argument("--reconform", nargs="?", const="all", metavar="SOURCE_OR_PATH",
-                        help="conform done deliveries again: all, a source or a path")  # fmt: skip
-    s3_data_pipeline(**vars(parser.parse_args()))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,8 +1,7 @@
-"""Feature engineering's tasks, flow and command line (flows/ml/feature_engineering_pipeline.py)."""
+"""Feature engineering's tasks and flow (flows/ml/feature_engineering_pipeline.py)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -105,7 +104,12 @@ def record_feature_metadata(rows: pl.DataFrame) -> lake.WriteResult:
     description="Point-in-time correct order features from silver into gold/order_features.",
 )
 def feature_engineering_pipeline(sample_rows: int = 10_000, seed: int = 42) -> dict[str, Any]:
-    """Seed missing sources, build features from pinned versions, write them and their lineage."""
+    """Seed missing sources, build features from pinned versions, write them and their lineage.
+
+    Args:
+        sample_rows: sample orders and events written if a source table does not exist.
+        seed: the sample data's seed.
+    """
     logger = get_run_logger()
     seeded = seed_missing_sources(sample_rows, seed)
     if seeded:
@@ -142,15 +146,3 @@ def feature_engineering_pipeline(sample_rows: int = 10_000, seed: int = 42) -> d
         "source_versions": versions,
         "seeded": seeded,
     }
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=feature_engineering_pipeline.description)
-    parser.add_argument("--sample-rows", type=int, default=10_000, help="orders/events to seed")
-    parser.add_argument("--seed", type=int, default=42, help="sample data seed")
-    args = parser.parse_args()
-    feature_engineering_pipeline(sample_rows=args.sample_rows, seed=args.seed)
-
-
-if __name__ == "__main__":
-    main()

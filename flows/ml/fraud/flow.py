@@ -1,8 +1,7 @@
-"""Fraud detection's tasks, flow and command line (flows/ml/fraud_detection.py)."""
+"""Fraud detection's tasks and flow (flows/ml/fraud_detection.py)."""
 
 from __future__ import annotations
 
-import argparse
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -116,7 +115,19 @@ def fraud_detection(
     max_speed_kmh: float = 900,
     contamination: float = 0.002,
 ) -> dict[str, Any]:
-    """Process the transactions newer than the state, batch by batch; alerts and state MERGEd."""
+    """Process the transactions newer than the state, batch by batch; alerts and state MERGEd.
+
+    Args:
+        sample_rows: sample transactions written if silver/transactions does not exist.
+        seed: the sample data's and the isolation forest's seed.
+        batch_rows: transactions per batch (default LAKE_BATCH_ROWS).
+        allowed_lateness_minutes: re-read this much history before the newest processed one.
+        velocity_window_minutes: the window of the velocity rule.
+        velocity_max: more transactions than this in the window raise an alert.
+        amount_z: an amount whose robust z-score for its account exceeds this raises an alert.
+        max_speed_kmh: faster travel between two transactions is impossible travel.
+        contamination: the share of anomalies the isolation forest expects.
+    """
     logger = get_run_logger()
     rules = FraudRules(
         velocity_window=timedelta(minutes=velocity_window_minutes),
@@ -171,20 +182,3 @@ def fraud_detection(
         "alerts": counts,
         "transactions_version": version,
     }
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=fraud_detection.description)
-    parser.add_argument("--sample-rows", type=int, default=10_000, help="sample rows to seed")
-    parser.add_argument("--seed", type=int, default=5, help="sample and model seed")
-    parser.add_argument("--batch-rows", type=int, help="default: LAKE_BATCH_ROWS")
-    parser.add_argument(
-        "--allowed-lateness-minutes", type=float, default=60, help="re-read this much history"
-    )
-    parser.add_argument("--velocity-max", type=int, default=5)
-    parser.add_argument("--amount-z", type=float, default=4.5)
-    fraud_detection(**vars(parser.parse_args()))  # each option's dest is a parameter
-
-
-if __name__ == "__main__":
-    main()

@@ -1,8 +1,7 @@
-"""The training pipeline's tasks, flow and command line (flows/ml/training_pipeline.py)."""
+"""The training pipeline's tasks and flow (flows/ml/training_pipeline.py)."""
 
 from __future__ import annotations
 
-import argparse
 from datetime import UTC, datetime
 from typing import Any
 
@@ -94,7 +93,22 @@ def training_pipeline(
     promotion_metric: str = "roc_auc",
     promotion_margin: float = 0.005,
 ) -> dict[str, Any]:
-    """Train, evaluate against production on the same holdout, save, register, maybe promote."""
+    """Train, evaluate against production on the same holdout, save, register, maybe promote.
+
+    Args:
+        feature_table: the Delta table to train on, `<layer>/<name>`.
+        target: the binary target column.
+        time_column: the column that orders rows in time; the holdout is the newest rows.
+        model_name: the registry name (default: `<table name>.<target>`).
+        exclude: columns that are not features.
+        table_version: pin the feature table's Delta version (default: the newest).
+        seed: the search's and the split's seed.
+        holdout_fraction: the share of rows held out for evaluation.
+        candidates: hyperparameter candidates the search starts with.
+        folds: cross-validation folds of the search.
+        promotion_metric: the holdout metric that decides promotion.
+        promotion_margin: promote only when the metric beats production by this much.
+    """
     logger = get_run_logger()
     name = model_name or default_model_name(feature_table, target)
     if feature_table_contract(feature_table) is ORDER_FEATURES and not lake.exists(ORDER_FEATURES):
@@ -173,22 +187,3 @@ def training_pipeline(
         "input_versions": {feature_table: version},
         "artifact": location,
     }
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=training_pipeline.description)
-    parser.add_argument("--feature-table", default=ORDER_FEATURES.path, help="<layer>/<name>")
-    parser.add_argument("--target", default="is_large_order", help="binary target column")
-    parser.add_argument("--time-column", default="event_time", help="orders rows in time")
-    parser.add_argument("--model-name", help="default: <table name>.<target>")
-    parser.add_argument("--exclude", nargs="*", default=[], help="columns that are not features")
-    parser.add_argument("--table-version", type=int, help="pin the feature table's Delta version")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--candidates", type=int, default=6, help="search candidates")
-    parser.add_argument("--promotion-metric", default="roc_auc")
-    parser.add_argument("--promotion-margin", type=float, default=0.005)
-    training_pipeline(**vars(parser.parse_args()))  # each option's dest is a parameter
-
-
-if __name__ == "__main__":
-    main()

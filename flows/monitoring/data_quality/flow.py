@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import polars as pl
 import pyarrow as pa
@@ -16,6 +15,7 @@ from prefect.events import emit_event
 from flows.catalog import QUALITY_RESULTS, selected_tables
 from flows.core import lake, storage
 from flows.core.artifacts import publish_link, publish_markdown, publish_table
+from flows.core.cli import cli
 from flows.core.contracts import Table
 from flows.core.errors import LakeError
 from flows.core.lineage import current_run
@@ -99,13 +99,21 @@ def emit_failure_events(summary: list[dict[str, Any]], results: list[CheckResult
     " catalog table; results to _ops/quality_results, Data Docs beside the lake.",
 )
 def data_quality_monitor(
-    tables: list[str] | None = None,
+    tables: Annotated[list[str] | None, cli("--table")] = None,
     max_rows: int = 200_000,
     volume_window: int = 20,
     history_limit: int = 100,
-    fail_on_critical: bool = True,
+    fail_on_critical: Annotated[bool, cli("--fail")] = True,
 ) -> list[dict[str, Any]]:
-    """Check each existing table, record and publish the results; returns the summary rows."""
+    """Check each existing table, record and publish the results; returns the summary rows.
+
+    Args:
+        tables: only these catalog tables, such as silver/orders; default: all.
+        max_rows: validate at most this many rows per table (a systematic sample).
+        volume_window: earlier data commits the volume check compares against.
+        history_limit: Delta log entries read per table for freshness and volume.
+        fail_on_critical: fail the run on a critical finding (otherwise only record it).
+    """
     logger = get_run_logger()
     wanted = selected_tables(tables)
     present = existing_tables(wanted)
@@ -164,35 +172,3 @@ def data_quality_monitor(
             f" data-quality-failures artifact and {docs}"
         )
     return summary
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=data_quality_monitor.description)
-    parser.add_argument(
-        "--table",
-        action="append",
-        dest="tables",
-        help="a catalog table such as silver/orders (repeatable); default: all",
-    )
-    parser.add_argument(
-        "--max-rows",
-        type=int,
-        default=200_000,
-        help="validate at most this many rows per table (a systematic sample)",
-    )
-    parser.add_argument(
-        "--volume-window",
-        type=int,
-        default=20,
-        help="earlier data commits the volume check compares against",
-    )
-    parser.add_argument(
-        "--no-fail", action="store_true", help="record critical failures without failing the run"
-    )
-    args = parser.parse_args()
-    data_quality_monitor(
-        tables=args.tables,
-        max_rows=args.max_rows,
-        volume_window=args.volume_window,
-        fail_on_critical=not args.no_fail,
-    )

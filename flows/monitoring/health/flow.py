@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -79,7 +78,13 @@ def record_metrics(rows: list[dict[str, Any]], run_id: str) -> lake.WriteResult:
 def pipeline_health(
     hours: float = 24, late_after_seconds: float = 60, history_limit: int = 200
 ) -> dict[str, list[dict[str, Any]]]:
-    """Measure the last `hours`; returns the per-flow and per-table rows."""
+    """Measure the last `hours`; returns the per-flow and per-table rows.
+
+    Args:
+        hours: the window to measure.
+        late_after_seconds: a run that started this much after its schedule counts as late.
+        history_limit: Delta log entries read per table.
+    """
     logger = get_run_logger()
     now = datetime.now(UTC)
     since = now - timedelta(hours=hours)
@@ -108,16 +113,3 @@ def pipeline_health(
         hours,
     )
     return {"flows": flows, "tables": writes}
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=pipeline_health.description)
-    parser.add_argument("--hours", type=float, default=24, help="the window to measure")
-    parser.add_argument(
-        "--late-after-seconds",
-        type=float,
-        default=60,
-        help="a run that started this much after its schedule counts as late",
-    )
-    args = parser.parse_args()
-    pipeline_health(hours=args.hours, late_after_seconds=args.late_after_seconds)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -96,7 +95,14 @@ def realtime_analytics(
     top_n: int = 5,
     seed_rows: int = 10_000,
 ) -> dict[str, Any]:
-    """Process the events committed since the last run (one micro-batch)."""
+    """Process the events committed since the last run (one micro-batch).
+
+    Args:
+        window_minutes: the tumbling window's length.
+        allowed_lateness_minutes: how far behind the newest event an event may arrive.
+        top_n: products ranked per window.
+        seed_rows: sample events written if silver/events does not exist.
+    """
     logger = get_run_logger()
     seed_sample_events(seed_rows)
     consumer = consumer_name(window_minutes)
@@ -149,20 +155,3 @@ def realtime_analytics(
         description="What this micro-batch read, recomputed and set aside",
     )
     return summary
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=realtime_analytics.description)
-    parser.add_argument("--window-minutes", type=int, default=5, help="tumbling window length")
-    parser.add_argument("--allowed-lateness-minutes", type=int, default=15,
-                        help="how far behind the newest event an event may arrive")  # fmt: skip
-    parser.add_argument("--top-n", type=int, default=5, help="products ranked per window")
-    parser.add_argument("--seed-rows", type=int, default=10_000,
-                        help="sample events written if silver/events does not exist")  # fmt: skip
-    args = parser.parse_args()
-    realtime_analytics(
-        window_minutes=args.window_minutes,
-        allowed_lateness_minutes=args.allowed_lateness_minutes,
-        top_n=args.top_n,
-        seed_rows=args.seed_rows,
-    )

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import polars as pl
 from prefect import flow, get_run_logger, task
@@ -20,6 +19,7 @@ from flows import samples
 from flows.catalog import ORDERS, SALES_ANOMALIES
 from flows.core import lake
 from flows.core.artifacts import publish_markdown
+from flows.core.cli import cli
 from flows.core.lineage import fingerprint
 from flows.core.tasks import LAKE_READ, LAKE_WRITE
 from flows.monitoring.sales_anomalies.approval import Approval, approval_instructions
@@ -32,7 +32,6 @@ from flows.monitoring.sales_anomalies.transforms import (
 )
 
 POLL_SECONDS = 2
-CLI_APPROVAL_TIMEOUT_SECONDS = 120
 
 
 def _api_url() -> str:
@@ -69,12 +68,22 @@ def seed_sample_orders(rows: int) -> None:
 )
 def sales_anomaly_report(
     z_threshold: float = 3.5,
-    approval_timeout_seconds: int = 3600,
-    auto_approve: bool = False,
+    approval_timeout_seconds: Annotated[int, cli("--approval-timeout")] = 120,
+    auto_approve: bool | None = None,
     seed_rows: int = 10_000,
 ) -> dict[str, Any]:
-    """Analyse, publish the report as an artifact, wait for approval, publish to gold."""
+    """Analyse, publish the report as an artifact, wait for approval, publish to gold.
+
+    Args:
+        z_threshold: the robust z-score above which an order or a day is reported.
+        approval_timeout_seconds: how long to wait for an approval before failing the run.
+        auto_approve: publish without asking; default: yes with Prefect's temporary server (it
+            has no UI to approve in), no when PREFECT_API_URL names a server.
+        seed_rows: sample orders written if silver/orders does not exist.
+    """
     logger = get_run_logger()
+    if auto_approve is None:
+        auto_approve = not os.environ.get("PREFECT_API_URL")
     seed_sample_orders(seed_rows)
     orders, version = read_orders()
     outliers = outlier_orders(orders, threshold=z_threshold)
@@ -96,7 +105,7 @@ def sales_anomaly_report(
     logger.info("Report %s: %s", report_id, summary)
 
     if auto_approve:
-        decision = Approval(approve=True, comment="auto-approved (auto_approve=True)")
+        decision = Approval(approve=True, comment="auto-approved (--auto-approve)")
     else:
         logger.info(
             approval_instructions(
@@ -138,38 +147,3 @@ def sales_anomaly_report(
         SALES_ANOMALIES.path,
     )
     return {**summary, "decision": "approved", "published": written.rows}
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=sales_anomaly_report.description)
-    parser.add_argument("--z-threshold", type=float, default=3.5, help="robust z-score cut-off")
-    parser.add_argument(
-        "--approval-timeout",
-        type=int,
-        default=CLI_APPROVAL_TIMEOUT_SECONDS,
-        help="seconds to wait for an approval before giving up",
-    )
-    parser.add_argument(
-        "--auto-approve",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="publish without asking; default: yes with Prefect's temporary server (it has no UI"
-        " to approve in), no when PREFECT_API_URL names a server",
-    )
-    parser.add_argument(
-        "--seed-rows",
-        type=int,
-        default=10_000,
-        help="sample orders written if silver/orders does not exist",
-    )
-    args = parser.parse_args()
-    sales_anomaly_report(
-        z_threshold=args.z_threshold,
-        approval_timeout_seconds=args.approval_timeout,
-        auto_approve=(
-            args.auto_approve
-            if args.auto_approve is not None
-            else not os.environ.get("PREFECT_API_URL")
-        ),
-        seed_rows=args.seed_rows,
-    )
