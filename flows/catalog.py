@@ -9,8 +9,9 @@ the quality monitor walk.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast, get_args
 
-from flows.core.contracts import Table
+from flows.core.contracts import Layer, Table
 from flows.core.errors import ConfigurationError
 from flows.etl import tables as etl
 from flows.etl.tables import (
@@ -78,6 +79,17 @@ def physical_table(path: str) -> Table:
     return known[path]
 
 
+def table_at(path: str) -> Table:
+    """The physical table at `path`, or a schema-on-read one for any other `<layer>/<name>`."""
+    try:
+        return physical_table(path)
+    except ConfigurationError:
+        layer, _, name = path.partition("/")
+        if layer not in get_args(Layer) or not name:
+            raise
+        return Table(name, cast(Layer, layer))
+
+
 def selected_tables(paths: Sequence[str] | None) -> list[Table]:
     """The physical tables named by `paths`, each once in the order given; all when None."""
     if paths is None:
@@ -143,4 +155,5 @@ __all__ = [
     "physical_table",
     "physical_tables",
     "selected_tables",
+    "table_at",
 ]

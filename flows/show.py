@@ -10,26 +10,15 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, cast, get_args
+from typing import Any
 
 import polars as pl
 
-from flows.catalog import physical_table
+from flows.catalog import table_at
 from flows.core import lake
 from flows.core.artifacts import markdown_table
-from flows.core.contracts import Layer, Table
-from flows.core.errors import ConfigurationError, LakeError
-
-
-def table_at(path: str) -> Table:
-    """The catalog's table at `path`, or a schema-on-read one for any other `<layer>/<name>`."""
-    try:
-        return physical_table(path)
-    except ConfigurationError:
-        layer, _, name = path.partition("/")
-        if layer not in get_args(Layer) or not name:
-            raise
-        return Table(name, cast(Layer, layer))
+from flows.core.contracts import Table
+from flows.core.errors import LakeError
 
 
 def commit_rows(history: Sequence[dict[str, Any]]) -> list[dict[str, object]]:

@@ -7,10 +7,10 @@ import sys
 import pytest
 
 from flows import samples
-from flows.catalog import ORDERS
+from flows.catalog import ORDERS, table_at
 from flows.core import lake
 from flows.core.errors import ConfigurationError
-from flows.show import commit_rows, table_at
+from flows.show import commit_rows
 from tests.conftest import REPO_ROOT
 
 RUNS = 10

@@ -530,6 +530,19 @@ def _version_or_minus_one(table: Table) -> int:
     return version(table) if exists(table) else -1
 
 
+def restore(table: Table, *, to_version: int, metadata: Mapping[str, str]) -> WriteResult:
+    """Bring `table` back to `to_version` in one new commit (Delta RESTORE), with `metadata` (who
+    and why) beside the flow run in the commit; the versions in between stay in the history."""
+    with _translated_errors(table):
+        open_table(table).restore(
+            to_version,
+            commit_properties=CommitProperties(
+                custom_metadata={**current_run().commit_metadata(), **metadata}
+            ),
+        )
+    return WriteResult(table.path, "RESTORE", version(table), 0)
+
+
 def _commit_properties() -> CommitProperties:
     return CommitProperties(custom_metadata=current_run().commit_metadata())
 
