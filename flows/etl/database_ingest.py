@@ -10,7 +10,7 @@ The DSN is a secret: it is read from LAKE_SOURCE_DSN (`--dsn` sets it for this p
 passed as a flow parameter, so it never reaches the Prefect API, its UI or the logs.
 
     LAKE_SOURCE_DSN=postgresql://user@host/db python flows/etl/database_ingest.py --table s.orders
-    python flows/etl/database_ingest.py --dsn postgresql://postgres@127.0.0.1/test --seed-sample
+    python flows/etl/database_ingest.py --dsn postgresql://postgres@127.0.0.1/test  # a demo source
 """
 
 from flows.etl.database.flow import database_ingest, main

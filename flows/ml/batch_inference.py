@@ -4,8 +4,8 @@ The model is the registry's production version of `--model-name`, loaded from th
 fitted preprocessing (never refitted). Only rows without a prediction for that model name are
 scored (incremental), and predictions are MERGEd on (model_name, row_key), so a re-run adds
 nothing. With no production model yet, the zero-config run trains the default model first (and
-says so in the log); `--no-bootstrap` (the scheduled deployment) and other models make that an
-error that names the training flow instead.
+says so in the log); with `--no-bootstrap` (the scheduled deployment) or another model the run
+names the training flow instead: by hand it fails, scheduled it completes with that message.
 
     python flows/ml/batch_inference.py                  # order_features.is_large_order
     python flows/ml/batch_inference.py --full-refresh   # re-score every row
@@ -22,11 +22,13 @@ import numpy as np
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
 
 from flows.catalog import ORDER_FEATURES, PREDICTIONS
 from flows.core import lake
 from flows.core.artifacts import markdown_table, publish_markdown
 from flows.core.errors import ConfigurationError
+from flows.core.inputs import stop
 from flows.core.tasks import LAKE_READ, LAKE_WRITE
 from flows.ml import modeling, registry
 from flows.ml.training.flow import training_pipeline
@@ -113,18 +115,22 @@ def batch_inference(
     key_columns: list[str] | None = None,
     full_refresh: bool = False,
     bootstrap: bool = True,
-) -> dict[str, Any]:
+    sample_data: bool | None = None,
+) -> dict[str, Any] | State[Any]:
     """Find the production model, score the rows it has not scored, MERGE the predictions."""
     logger = get_run_logger()
     production = find_production(model_name)
     if production is None and not (bootstrap and model_name == DEFAULT_MODEL):
-        raise ConfigurationError(
+        return stop(
             f"no production version of model {model_name!r} in the registry:"
             " run flows/ml/training_pipeline.py for it first"
         )
     if production is None:
         logger.warning("No production version of %s yet: training one first", model_name)
-        trained = training_pipeline(model_name=model_name)
+        run = training_pipeline(model_name=model_name, sample_data=sample_data, return_state=True)
+        trained = run.result()
+        if not isinstance(trained, dict):  # stopped: an input is missing
+            return stop(f"{model_name} was not trained: {run.message}")
         production = find_production(model_name)
         if production is None:
             raise ConfigurationError(f"{model_name} was not promoted: {trained['decision']}")
@@ -174,17 +180,19 @@ def main() -> None:
     parser.add_argument("--key-columns", nargs="*", help="default: the feature table's key")
     parser.add_argument("--full-refresh", action="store_true", help="re-score every row")
     parser.add_argument(
-        "--no-bootstrap",
-        dest="bootstrap",
-        action="store_false",
-        help="fail instead of training when no production model exists",
-    )
+        "--no-bootstrap", dest="bootstrap", action="store_false",
+        help="stop instead of training when no production model exists",
+    )  # fmt: skip
+    parser.add_argument("--sample-data", action=argparse.BooleanOptionalAction,
+                        help="let the bootstrap build its features from sample data"
+                        " (default: LAKE_SAMPLE_DATA)")  # fmt: skip
     args = parser.parse_args()
     batch_inference(
         model_name=args.model_name,
         key_columns=args.key_columns,
         full_refresh=args.full_refresh,
         bootstrap=args.bootstrap,
+        sample_data=args.sample_data,
     )
 
 

@@ -292,7 +292,14 @@ def test_script_seeds_a_demo_source_and_ingests_it(tmp_path, prefect_api, postgr
     }
     try:
         result = run_script(
-            "--dsn", postgres_dsn, "--table", f"{schema}.orders", "--seed-sample", "300", env=env
+            "--dsn",
+            postgres_dsn,
+            "--table",
+            f"{schema}.orders",
+            "--sample-data",
+            "--sample-rows",
+            "300",
+            env=env,
         )
         assert result.returncode == 0, result.stderr[-2000:]
     finally:

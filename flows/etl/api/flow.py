@@ -12,14 +12,31 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import samples
 from flows.catalog import ingested_table
+from flows.core import lake
 from flows.core.artifacts import publish_markdown, publish_table
+from flows.core.errors import ConfigurationError
 from flows.core.http_pages import Record, get_page, records_table
+from flows.core.inputs import allowed_here
 from flows.core.lineage import fingerprint
 from flows.etl.api.pages import page_position, start_page
 from flows.etl.api.sample_api import sample_handler, serve
 from flows.etl.ingest import Landed, land, landed_totals, read_position, save_position, stamped
 
 SAMPLE_SOURCE = "api:sample-orders"
+NO_URL = (
+    "no API URL configured: pass --url (a deployment: set its `url` parameter). The built-in"
+    " sample API is served only where sample data is allowed (LAKE_SAMPLE_DATA, --sample-data)"
+    " and only into a target it created: {reason}"
+)
+
+
+def sample_api_refusal(allowed: bool, target_exists: bool, fed_before: bool) -> str | None:
+    """Why the sample API may not feed this run, or None when it may."""
+    if not allowed:
+        return "sample data is off here"
+    if target_exists and not fed_before:
+        return "the target table exists and holds data from elsewhere"
+    return None
 
 
 # No Prefect retries: get_page already retries each request and honours Retry-After.
@@ -51,12 +68,18 @@ def api_ingest(
     attempts: int = 5,
     backoff_seconds: float = 0.5,
     max_pages: int = 10_000,
+    sample_data: bool | None = None,
     sample_rows: int = 1_000,
 ) -> dict[str, int | str]:
-    """Ingest `url` (default: a sample orders API served for this run) into `target`."""
+    """Ingest `url` (without one, where allowed: a sample orders API served for this run)."""
     logger = get_run_logger()
     silver = ingested_table(target)
     bronze = silver.source_bronze("api")
+    if not url:
+        fed = read_position(SAMPLE_SOURCE) is not None
+        refusal = sample_api_refusal(allowed_here(sample_data), lake.exists(silver), fed)
+        if refusal:
+            raise ConfigurationError(NO_URL.format(reason=refusal))
     source = source or (f"api:{url}" if url else SAMPLE_SOURCE)
     server = nullcontext(url) if url else serve(sample_handler(samples.order_records(sample_rows)))
     position = None if full_refresh else read_position(source)
@@ -98,6 +121,11 @@ def api_ingest(
 def main() -> None:
     parser = argparse.ArgumentParser(description=api_ingest.description)
     parser.add_argument("--url", help="paginated JSON API (?page=N&per_page=M); default: sample")
+    parser.add_argument(
+        "--sample-data",
+        action=argparse.BooleanOptionalAction,
+        help="without --url, serve a sample API (default: LAKE_SAMPLE_DATA)",
+    )
     parser.add_argument("--source", help="name of the source in lineage and state (default: url)")
     parser.add_argument("--target", default="orders", help="silver table whose contract applies")
     parser.add_argument("--per-page", type=int, default=100)
@@ -109,6 +137,7 @@ def main() -> None:
         target=args.target,
         per_page=args.per_page,
         full_refresh=args.full_refresh,
+        sample_data=args.sample_data,
     )
 
 

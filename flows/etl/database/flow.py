@@ -14,6 +14,7 @@ from flows import samples
 from flows.catalog import ingested_table
 from flows.core.artifacts import publish_markdown, publish_table
 from flows.core.errors import ConfigurationError
+from flows.core.inputs import allowed_here
 from flows.core.lineage import fingerprint
 from flows.core.settings import get_settings
 from flows.core.tasks import EXTERNAL_SOURCE, retry_if_transient
@@ -48,7 +49,9 @@ def extract_chunk(
 
 @task(**EXTERNAL_SOURCE, cache_policy=NO_CACHE)
 def seed_sample_source(table: str, rows: int) -> int:
-    """Create `table` with sample orders if it is missing (a demo source); rows it holds."""
+    """Create `table` with sample orders if it is missing (a demo source); rows it holds.
+
+    A table that exists is left as it is: sample rows never reach a real source."""
     return create_sample_orders(source_dsn(), table, samples.orders(rows).to_pylist())
 
 
@@ -63,15 +66,17 @@ def database_ingest(
     watermark_column: str = "updated_at",
     key_column: str = "order_id",
     batch_rows: int | None = None,
-    seed_sample_rows: int = 0,
+    sample_data: bool | None = None,
+    sample_rows: int = 1_000,
 ) -> dict[str, int | str]:
     """Ingest `table` from LAKE_SOURCE_DSN into the `target` contract, chunk by chunk."""
     logger = get_run_logger()
     silver = ingested_table(target)
     source = source_id(database_name(source_dsn()), table)
     limit = batch_rows or get_settings().batch_rows
-    if seed_sample_rows:
-        held = seed_sample_source(table, seed_sample_rows)
+    # By default only the demo table: a mistyped name of a real table is never created.
+    if allowed_here(sample_data) and (sample_data or table == SAMPLE_TABLE):
+        held = seed_sample_source(table, sample_rows)
         logger.info("Sample source %s holds %d rows", table, held)
 
     position = read_position(source)
@@ -123,14 +128,12 @@ def main() -> None:
     parser.add_argument("--key-column", default="order_id")
     parser.add_argument("--batch-rows", type=int, help="rows per chunk (default LAKE_BATCH_ROWS)")
     parser.add_argument(
-        "--seed-sample",
-        type=int,
-        nargs="?",
-        const=1_000,
-        default=0,
-        metavar="ROWS",
-        help="first create --table with sample orders if missing (a demo source)",
+        "--sample-data",
+        action=argparse.BooleanOptionalAction,
+        help=f"create a missing --table with sample orders (default: {SAMPLE_TABLE} only, as"
+        " LAKE_SAMPLE_DATA says)",
     )
+    parser.add_argument("--sample-rows", type=int, default=1_000, help="sample orders to create")
     args = parser.parse_args()
     if args.dsn:
         os.environ["LAKE_SOURCE_DSN"] = args.dsn
@@ -144,7 +147,8 @@ def main() -> None:
         watermark_column=args.watermark_column,
         key_column=args.key_column,
         batch_rows=args.batch_rows,
-        seed_sample_rows=args.seed_sample,
+        sample_data=args.sample_data,
+        sample_rows=args.sample_rows,
     )
 
 

@@ -10,11 +10,13 @@ import numpy as np
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
 from sklearn.ensemble import IsolationForest
 
 from flows.catalog import FRAUD_ACCOUNT_STATE, FRAUD_ALERTS, TRANSACTIONS
 from flows.core import lake
 from flows.core.artifacts import Progress, publish_markdown
+from flows.core.inputs import provide_inputs, stop
 from flows.core.settings import get_settings
 from flows.core.tasks import LAKE_READ, LAKE_WRITE
 from flows.ml.fraud.anomaly import (
@@ -37,14 +39,6 @@ from flows.ml.registry import (
     save_model,
     write_registry,
 )
-
-
-@task(**LAKE_WRITE, cache_policy=NO_CACHE)
-def seed_transactions(rows: int, seed: int) -> bool:
-    if lake.exists(TRANSACTIONS):
-        return False
-    lake.merge(TRANSACTIONS, sample_transactions(rows, seed))
-    return True
 
 
 @task(**LAKE_READ, cache_policy=NO_CACHE)
@@ -106,6 +100,7 @@ def write_state(state: pl.DataFrame) -> lake.WriteResult:
     description="Stateful per-account fraud rules and an isolation forest over new transactions.",
 )
 def fraud_detection(
+    sample_data: bool | None = None,
     sample_rows: int = 10_000,
     seed: int = 5,
     batch_rows: int | None = None,
@@ -115,7 +110,7 @@ def fraud_detection(
     amount_z: float = 4.5,
     max_speed_kmh: float = 900,
     contamination: float = 0.002,
-) -> dict[str, Any]:
+) -> dict[str, Any] | State[Any]:
     """Process the transactions newer than the state, batch by batch; alerts and state MERGEd."""
     logger = get_run_logger()
     rules = FraudRules(
@@ -124,8 +119,10 @@ def fraud_detection(
         amount_z=amount_z,
         max_speed_kmh=max_speed_kmh,
     )
-    if seed_transactions(sample_rows, seed):
-        logger.info("Seeded %s with sample data and injected fraud cases", TRANSACTIONS.path)
+    sample = [(TRANSACTIONS, lambda: sample_transactions(sample_rows, seed))]
+    reason = provide_inputs(sample, sample_data)
+    if reason:
+        return stop(reason)
     state = read_state()
     since = watermark(state, timedelta(minutes=allowed_lateness_minutes))
     transactions, version = read_new_transactions(since)
@@ -175,7 +172,10 @@ def fraud_detection(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=fraud_detection.description)
-    parser.add_argument("--sample-rows", type=int, default=10_000, help="sample rows to seed")
+    parser.add_argument("--sample-data", action=argparse.BooleanOptionalAction,
+                        help="fill a missing silver/transactions with sample rows and injected"
+                        " fraud cases (default: LAKE_SAMPLE_DATA)")  # fmt: skip
+    parser.add_argument("--sample-rows", type=int, default=10_000, help="sample rows to write")
     parser.add_argument("--seed", type=int, default=5, help="sample and model seed")
     parser.add_argument("--batch-rows", type=int, help="default: LAKE_BATCH_ROWS")
     parser.add_argument(

@@ -9,10 +9,12 @@ from typing import Any
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
 
 from flows.catalog import ORDER_FEATURES
 from flows.core import lake, storage
 from flows.core.artifacts import publish_markdown, publish_table
+from flows.core.inputs import stop
 from flows.core.tasks import LAKE_READ, LAKE_WRITE
 from flows.ml import modeling
 from flows.ml.features.flow import feature_engineering_pipeline
@@ -93,14 +95,16 @@ def training_pipeline(
     folds: int = 3,
     promotion_metric: str = "roc_auc",
     promotion_margin: float = 0.005,
-) -> dict[str, Any]:
+    sample_data: bool | None = None,
+) -> dict[str, Any] | State[Any]:
     """Train, evaluate against production on the same holdout, save, register, maybe promote."""
     logger = get_run_logger()
     name = model_name or default_model_name(feature_table, target)
     if feature_table_contract(feature_table) is ORDER_FEATURES and not lake.exists(ORDER_FEATURES):
         logger.warning("%s does not exist yet: building it first", ORDER_FEATURES.path)
-        feature_engineering_pipeline()
-
+        built = feature_engineering_pipeline(sample_data=sample_data, return_state=True)
+        if not isinstance(built.result(), dict):  # stopped: its inputs are missing
+            return stop(f"{ORDER_FEATURES.path} was not built, no model trained: {built.message}")
     frame, version = read_feature_table(feature_table, table_version)
     trained = modeling.train_candidate(
         frame,
@@ -187,6 +191,8 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=6, help="search candidates")
     parser.add_argument("--promotion-metric", default="roc_auc")
     parser.add_argument("--promotion-margin", type=float, default=0.005)
+    parser.add_argument("--sample-data", action=argparse.BooleanOptionalAction,
+                        help="build a missing gold/order_features from sample data")  # fmt: skip
     training_pipeline(**vars(parser.parse_args()))  # each option's dest is a parameter
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
 
 from flows import samples
 from flows.catalog import (
@@ -21,6 +22,7 @@ from flows.catalog import (
 from flows.core import lake
 from flows.core.artifacts import publish_markdown, publish_table
 from flows.core.contracts import Table
+from flows.core.inputs import provide_inputs, stop
 from flows.core.tasks import LAKE_READ, LAKE_WRITE
 from flows.monitoring.realtime.offsets import Offset, consumer_name, offset_row
 from flows.monitoring.realtime.report import summary_markdown
@@ -78,13 +80,6 @@ def merge_into(table: Table, rows: pl.DataFrame) -> lake.WriteResult:
     return lake.merge(table, rows)
 
 
-@task(**LAKE_WRITE, cache_policy=NO_CACHE)
-def seed_sample_events(rows: int) -> None:
-    """A zero-config run has a stream to read: sample events, if the lake has none."""
-    if not lake.exists(EVENTS):
-        lake.append(EVENTS, samples.events(rows))
-
-
 @flow(
     name="Realtime Analytics",
     description="Tumbling-window event metrics (count, sum, avg, p95, p99, top products) with a"
@@ -94,11 +89,14 @@ def realtime_analytics(
     window_minutes: int = 5,
     allowed_lateness_minutes: int = 15,
     top_n: int = 5,
-    seed_rows: int = 10_000,
-) -> dict[str, Any]:
+    sample_data: bool | None = None,
+    sample_rows: int = 10_000,
+) -> dict[str, Any] | State[Any]:
     """Process the events committed since the last run (one micro-batch)."""
     logger = get_run_logger()
-    seed_sample_events(seed_rows)
+    reason = provide_inputs([(EVENTS, lambda: samples.events(sample_rows))], sample_data)
+    if reason:
+        return stop(reason)
     consumer = consumer_name(window_minutes)
     offset = read_offset(consumer)
     version = source_version()
@@ -157,12 +155,15 @@ def main() -> None:
     parser.add_argument("--allowed-lateness-minutes", type=int, default=15,
                         help="how far behind the newest event an event may arrive")  # fmt: skip
     parser.add_argument("--top-n", type=int, default=5, help="products ranked per window")
-    parser.add_argument("--seed-rows", type=int, default=10_000,
-                        help="sample events written if silver/events does not exist")  # fmt: skip
+    parser.add_argument("--sample-data", action=argparse.BooleanOptionalAction,
+                        help="fill a missing silver/events with sample events"
+                        " (default: LAKE_SAMPLE_DATA)")  # fmt: skip
+    parser.add_argument("--sample-rows", type=int, default=10_000, help="sample events to write")
     args = parser.parse_args()
     realtime_analytics(
         window_minutes=args.window_minutes,
         allowed_lateness_minutes=args.allowed_lateness_minutes,
         top_n=args.top_n,
-        seed_rows=args.seed_rows,
+        sample_data=args.sample_data,
+        sample_rows=args.sample_rows,
     )

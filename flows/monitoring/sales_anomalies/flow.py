@@ -10,6 +10,7 @@ from typing import Any
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
 from prefect.context import FlowRunContext
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
@@ -20,6 +21,7 @@ from flows import samples
 from flows.catalog import ORDERS, SALES_ANOMALIES
 from flows.core import lake
 from flows.core.artifacts import publish_markdown
+from flows.core.inputs import provide_inputs, stop
 from flows.core.lineage import fingerprint
 from flows.core.tasks import LAKE_READ, LAKE_WRITE
 from flows.monitoring.sales_anomalies.approval import Approval, approval_instructions
@@ -55,13 +57,6 @@ def publish_report(report: pl.DataFrame, report_id: str) -> lake.WriteResult:
     return lake.replace_where(SALES_ANOMALIES, report, where={"report_id": report_id})
 
 
-@task(**LAKE_WRITE, cache_policy=NO_CACHE)
-def seed_sample_orders(rows: int) -> None:
-    """A zero-config run has orders to analyse: sample orders, if the lake has none."""
-    if not lake.exists(ORDERS):
-        lake.append(ORDERS, samples.orders(rows))
-
-
 @flow(
     name="Sales Anomaly Report",
     description="Outlier orders and suspicious days (median/MAD) from silver/orders; published"
@@ -71,11 +66,14 @@ def sales_anomaly_report(
     z_threshold: float = 3.5,
     approval_timeout_seconds: int = 3600,
     auto_approve: bool = False,
-    seed_rows: int = 10_000,
-) -> dict[str, Any]:
+    sample_data: bool | None = None,
+    sample_rows: int = 10_000,
+) -> dict[str, Any] | State[Any]:
     """Analyse, publish the report as an artifact, wait for approval, publish to gold."""
     logger = get_run_logger()
-    seed_sample_orders(seed_rows)
+    reason = provide_inputs([(ORDERS, lambda: samples.orders(sample_rows))], sample_data)
+    if reason:
+        return stop(reason)
     orders, version = read_orders()
     outliers = outlier_orders(orders, threshold=z_threshold)
     days = suspicious_days(daily_sales(orders), threshold=z_threshold)
@@ -157,11 +155,12 @@ def main() -> None:
         " to approve in), no when PREFECT_API_URL names a server",
     )
     parser.add_argument(
-        "--seed-rows",
-        type=int,
-        default=10_000,
-        help="sample orders written if silver/orders does not exist",
+        "--sample-data",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="fill a missing silver/orders with sample orders (default: LAKE_SAMPLE_DATA)",
     )
+    parser.add_argument("--sample-rows", type=int, default=10_000, help="sample orders to write")
     args = parser.parse_args()
     sales_anomaly_report(
         z_threshold=args.z_threshold,
@@ -171,5 +170,6 @@ def main() -> None:
             if args.auto_approve is not None
             else not os.environ.get("PREFECT_API_URL")
         ),
-        seed_rows=args.seed_rows,
+        sample_data=args.sample_data,
+        sample_rows=args.sample_rows,
     )
