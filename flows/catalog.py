@@ -36,7 +36,9 @@ from flows.etl.tables import (
 )
 from flows.examples import tables as examples
 from flows.examples.tables import (
-    DAILY_ORDER_TOTALS,
+    EXAMPLE_CUSTOMERS,
+    EXAMPLE_DAILY_ORDER_TOTALS,
+    EXAMPLE_ORDERS,
 )
 from flows.ml import tables as ml
 from flows.ml.tables import (
@@ -118,13 +120,15 @@ __all__ = [
     "CUSTOMERS",
     "CUSTOMER_LIFETIME_VALUE",
     "DAILY_CATEGORY_REVENUE",
-    "DAILY_ORDER_TOTALS",
     "ENRICHED_EVENTS",
     "ERASURES",
     "EVENTS",
     "EVENT_TYPES",
     "EVENT_WINDOW_METRICS",
     "EVENT_WINDOW_TOP_PRODUCTS",
+    "EXAMPLE_CUSTOMERS",
+    "EXAMPLE_DAILY_ORDER_TOTALS",
+    "EXAMPLE_ORDERS",
     "FEATURE_METADATA",
     "FRAUD_ACCOUNT_STATE",
     "FRAUD_ALERTS",

@@ -57,7 +57,7 @@ def test_only_ingested_tables_imply_copies():
     owners = {path.split("/")[1].removesuffix("_api").removesuffix("_postgres") for path in copies}
     assert owners == {t.name for t in CATALOG if t.ingested}
     for absent in ("bronze/customer_lifetime_value", "quarantine/model_registry",
-                   "bronze/quality_results", "bronze/daily_order_totals"):  # fmt: skip
+                   "bronze/quality_results", "bronze/example_daily_order_totals"):  # fmt: skip
         assert absent not in {t.path for t in physical_tables()}
 
 

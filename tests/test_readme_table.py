@@ -43,7 +43,7 @@ def test_the_readme_declaration_lands_files_with_no_other_edit(
     )  # fmt: skip
     storage.write_bytes("landing/refund/typo.csv", header.encode())
 
-    summary = s3_data_pipeline(sources=None, seed_samples=False)
+    summary = s3_data_pipeline(sources=None, sample_data=False)
 
     assert (summary["files_ingested"], summary["rows_valid"], summary["rows_quarantined"]) == (
         1,
@@ -57,11 +57,11 @@ def test_the_readme_declaration_lands_files_with_no_other_edit(
     assert refunds.path in {t.path for t in flows.catalog.physical_tables()}
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any("Ignored landing/refund/typo.csv: 'refund' names no table" in m for m in warnings)
-    only = s3_data_pipeline(sources=["refunds"], seed_samples=False)
+    only = s3_data_pipeline(sources=["refunds"], sample_data=False)
     assert only["files_done_before"] == 1
 
 
 def test_an_unknown_source_fails_before_touching_the_lake(local_lake, prefect_api, refunds):
     with pytest.raises(Exception, match=r"unknown source\(s\) \['refund'\].*'refunds'"):
-        s3_data_pipeline(sources=["refund"], seed_samples=False)
+        s3_data_pipeline(sources=["refund"], sample_data=False)
     assert not local_lake.exists()

@@ -80,21 +80,21 @@ def test_bad_load_restore_fix_replay_equals_a_clean_run(tmp_path, prefect_api, m
     with_orders_contract(monkeypatch, amount_at_most(1_000))
     storage.write_bytes("landing/orders/good.csv", GOOD.encode())
     storage.write_bytes("landing/orders/bad.csv", BAD.encode())
-    s3_data_pipeline(seed_samples=False)
+    s3_data_pipeline(sample_data=False)
     clean = lake.read(ORDERS).sort("order_id")
 
     monkeypatch.setenv("LAKE_URI", str(tmp_path / "repaired"))
     with_orders_contract(monkeypatch, ORDERS)
     storage.write_bytes("landing/orders/good.csv", GOOD.encode())
-    s3_data_pipeline(seed_samples=False)
+    s3_data_pipeline(sample_data=False)
     good_version = lake.version(ORDERS)
     storage.write_bytes("landing/orders/bad.csv", BAD.encode())
-    s3_data_pipeline(seed_samples=False)
+    s3_data_pipeline(sample_data=False)
     assert lake.read(ORDERS)["amount"].max() == 1_800.0  # the bad load is in silver
 
     restore_table(ORDERS, to_version=good_version, by="alice", reason="amounts in cents")
     with_orders_contract(monkeypatch, amount_at_most(1_000))
-    s3_data_pipeline(seed_samples=False, reconform="all")
+    s3_data_pipeline(sample_data=False, reconform="all")
 
     assert lake.read(ORDERS).sort("order_id").equals(clean)
     assert lake.read(ORDERS.quarantine).height == 5

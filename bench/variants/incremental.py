@@ -16,7 +16,7 @@ LANDING = "landing"
 def _run() -> tuple[float, dict[str, int]]:
     started = perf_counter()
     # A flow returning its final state gives the caller that state's data: the summary.
-    summary = s3_data_pipeline(landing=LANDING, sources=["orders"], seed_samples=False)
+    summary = s3_data_pipeline(landing=LANDING, sources=["orders"], sample_data=False)
     return perf_counter() - started, cast(dict[str, int], summary)
 
 

@@ -32,6 +32,10 @@ class TableNotFoundError(LakeError):
     """The Delta table does not exist yet."""
 
 
+class MissingInputError(ConfigurationError):
+    """An input table does not exist yet and sample data may not fill it."""
+
+
 class WriteConflictError(LakeError):
     """Another writer committed first and the retries ran out."""
 

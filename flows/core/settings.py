@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_LAKE_DIR = REPO_ROOT / "lake"
+SampleData = Literal["auto", "on", "off"]
 
 
 class LakeSettings(BaseSettings):
@@ -47,6 +48,9 @@ class LakeSettings(BaseSettings):
     """Slack incoming webhook `make alerts` stores in the alert notification block (a secret)."""
     alert_webhook_url: SecretStr | None = None
     """Any HTTPS endpoint taking a JSON POST {subject, body}; used when no Slack webhook is set."""
+    sample_data: SampleData = "auto"
+    """Whether a flow may fill a missing input table with sample data: `auto` means on for a
+    lake on a local folder (the zero-config run) and off on S3; never into a table that exists."""
 
     @property
     def is_s3(self) -> bool:

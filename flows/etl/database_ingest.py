@@ -10,7 +10,7 @@ The DSN is a secret: it is read from LAKE_SOURCE_DSN (`--dsn` sets it for this p
 passed as a flow parameter, so it never reaches the Prefect API, its UI or the logs.
 
     LAKE_SOURCE_DSN=postgresql://user@host/db python flows/etl/database_ingest.py --table s.orders
-    python flows/etl/database_ingest.py --dsn postgresql://u@127.0.0.1/db --seed-sample-rows 500
+    python flows/etl/database_ingest.py --dsn postgresql://u@127.0.0.1/db --sample-data
 """
 
 from flows.core.cli import run_from_command_line

@@ -8,7 +8,8 @@ current row per key (a later update wins), so an event gets the attributes as of
 
 Incremental: a run rebuilds the days from the last enriched day onward (late events land there)
 and replaces exactly those partitions; `--since` rebuilds from an earlier day, e.g. after a
-correction to a reference table. Missing inputs are seeded from the sample data.
+correction to a reference table. A missing input gets sample data only where LAKE_SAMPLE_DATA
+allows it (a local lake by default); otherwise the run stops and says what produces the input.
 
     python flows/etl/stream_enrichment.py
     python flows/etl/stream_enrichment.py --since 2024-01-01
@@ -17,16 +18,19 @@ correction to a reference table. Missing inputs are seeded from the sample data.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
+from typing import Any
 
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
 
 from flows import samples
 from flows.catalog import CUSTOMERS, ENRICHED_EVENTS, EVENTS, PRODUCTS
 from flows.core import lake
 from flows.core.artifacts import markdown_table, publish_markdown
 from flows.core.cli import run_from_command_line
+from flows.core.inputs import provide_inputs, stop
 from flows.core.tasks import LAKE_READ, LAKE_WRITE
 
 EVENT_COLUMNS = ("event_id", "event_time", "event_type", "value", "customer_id", "product_id")
@@ -86,19 +90,6 @@ def events_since(start: date | None) -> pl.Expr | None:
     return pl.col("event_time") >= datetime.combine(start, time(), tzinfo=UTC)
 
 
-@task(**LAKE_WRITE, cache_policy=NO_CACHE)
-def seed_missing_inputs(rows: int) -> list[str]:
-    """Sample data for any input table that does not exist yet (the zero-config run)."""
-    seeded = []
-    inputs = ((CUSTOMERS, samples.customers()), (PRODUCTS, samples.products()),
-              (EVENTS, samples.events(rows)))  # fmt: skip
-    for table, data in inputs:
-        if not lake.exists(table):
-            lake.merge(table, data)
-            seeded.append(table.path)
-    return seeded
-
-
 @task(**LAKE_READ, cache_policy=NO_CACHE)
 def rebuild_start(since: date | None) -> date | None:
     """`since`, else the last enriched day (it may have late events), else None: everything."""
@@ -134,17 +125,23 @@ def write_enriched(enriched: pl.DataFrame) -> lake.WriteResult:
     description="Events joined with current products and customers into gold/enriched_events;"
     " unmatched keys reported, never dropped.",
 )
-def stream_enrichment(since: date | None = None, sample_rows: int = 10_000) -> dict[str, int]:
+def stream_enrichment(
+    since: date | None = None, sample_data: bool | None = None, sample_rows: int = 10_000
+) -> dict[str, int] | State[Any]:
     """Rebuild the enriched event days from `since` (default: the last enriched day).
 
     Args:
         since: rebuild from this day (YYYY-MM-DD); default: the last enriched day.
+        sample_data: fill missing inputs with sample rows; default: the LAKE_SAMPLE_DATA
+            setting (on for a local lake, off on S3 and in deployment runs).
         sample_rows: sample events written if an input table does not exist.
     """
     logger = get_run_logger()
-    seeded = seed_missing_inputs(sample_rows)
-    if seeded:
-        logger.info("Seeded sample data into %s", ", ".join(seeded))
+    inputs = [(CUSTOMERS, samples.customers), (PRODUCTS, samples.products),
+              (EVENTS, lambda: samples.events(sample_rows))]  # fmt: skip
+    reason = provide_inputs(inputs, sample_data)
+    if reason:
+        return stop(reason)
     start = rebuild_start(since)
     enriched, unmatched = enrich(start)
     result = write_enriched(enriched) if enriched.height else None

@@ -1,6 +1,9 @@
 """Orders from a paginated JSON API (or the built-in sample data) into bronze, silver and gold.
 
-Malformed rows go to quarantine/orders with the reason; re-running the same input changes nothing.
+The example owns its tables (bronze, silver and quarantine `example_orders`, gold
+`example_daily_order_totals`): its sample rows never reach the production flows' silver/orders.
+Malformed rows go to quarantine/example_orders with the reason; re-running the same input
+changes nothing.
 
     python flows/examples/basic_etl_pipeline.py                       # sample data, local lake
     python flows/examples/basic_etl_pipeline.py --api-url http://...  # a paginated JSON API
@@ -20,7 +23,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows import samples
-from flows.catalog import DAILY_ORDER_TOTALS, ORDERS
+from flows.catalog import EXAMPLE_DAILY_ORDER_TOTALS, EXAMPLE_ORDERS
 from flows.core import lake
 from flows.core.artifacts import markdown_table, publish_markdown, publish_table
 from flows.core.cli import run_from_command_line
@@ -54,25 +57,25 @@ def extract_from_api(api_url: str, per_page: int) -> list[dict[str, Any]]:
 
 @task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def load_bronze(raw: pa.Table, batch_id: str) -> lake.WriteResult:
-    return lake.replace_where(ORDERS.bronze, raw, where={BATCH_COLUMN: batch_id})
+    return lake.replace_where(EXAMPLE_ORDERS.bronze, raw, where={BATCH_COLUMN: batch_id})
 
 
 @task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def load_silver(valid: pa.Table) -> lake.WriteResult:
-    return lake.merge(ORDERS, valid)
+    return lake.merge(EXAMPLE_ORDERS, valid)
 
 
 @task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def load_quarantine(rejects: pa.Table, batch_id: str) -> lake.WriteResult:
-    return lake.replace_where(ORDERS.quarantine, rejects, where={BATCH_COLUMN: batch_id})
+    return lake.replace_where(EXAMPLE_ORDERS.quarantine, rejects, where={BATCH_COLUMN: batch_id})
 
 
 @task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def refresh_gold(days: list[date]) -> lake.WriteResult:
     """Rebuild the gold partitions for the days this run touched, from all of silver."""
-    touched = lake.read(ORDERS, columns=["order_date", "status", "amount"],
+    touched = lake.read(EXAMPLE_ORDERS, columns=["order_date", "status", "amount"],
                         where=pl.col("order_date").is_in(days))  # fmt: skip
-    return lake.overwrite_partitions(DAILY_ORDER_TOTALS, daily_order_totals(touched))
+    return lake.overwrite_partitions(EXAMPLE_DAILY_ORDER_TOTALS, daily_order_totals(touched))
 
 
 @flow(
@@ -102,7 +105,7 @@ def basic_etl_pipeline(
     logger.info("Extracted %d records from %s (batch %s)", raw.num_rows, source, batch_id)
 
     bronze = load_bronze(raw, batch_id)
-    valid, rejects = ORDERS.split(raw)
+    valid, rejects = EXAMPLE_ORDERS.split(raw)
     silver = load_silver(valid)
     quarantine = load_quarantine(rejects, batch_id)
     days = sorted(set(valid.column("order_date").to_pylist()))

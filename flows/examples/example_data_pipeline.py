@@ -1,4 +1,5 @@
-"""The smallest useful flow: sample customers merged into silver/customers. Copy it to start one.
+"""The smallest useful flow: sample customers merged into silver/example_customers, a table of its
+own (never the production flows' silver/customers). Copy it to start one.
 
 python flows/examples/example_data_pipeline.py --rows 500
 """
@@ -9,7 +10,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows import samples
-from flows.catalog import CUSTOMERS
+from flows.catalog import EXAMPLE_CUSTOMERS
 from flows.core import lake
 from flows.core.artifacts import publish_table
 from flows.core.cli import run_from_command_line
@@ -18,12 +19,12 @@ from flows.core.tasks import LAKE_WRITE
 
 @task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def write_customers(rows: int, seed: int) -> lake.WriteResult:
-    return lake.merge(CUSTOMERS, samples.customers(rows, seed=seed))
+    return lake.merge(EXAMPLE_CUSTOMERS, samples.customers(rows, seed=seed))
 
 
 @flow(
     name="Example Data Pipeline",
-    description="The template flow: sample customers merged into silver/customers.",
+    description="The template flow: sample customers merged into silver/example_customers.",
     log_prints=True,
 )
 def example_data_pipeline(rows: int = 100, seed: int = 7) -> lake.WriteResult:

@@ -4,8 +4,8 @@ The model is the registry's production version of `--model-name`, loaded from th
 fitted preprocessing (never refitted). Only rows without a prediction for that model name are
 scored (incremental), and predictions are MERGEd on (model_name, row_key), so a re-run adds
 nothing. With no production model yet, the zero-config run trains the default model first (and
-says so in the log); `--no-bootstrap` (the scheduled deployment) and other models make that an
-error that names the training flow instead.
+says so in the log); with `--no-bootstrap` (the scheduled deployment) or another model the run
+names the training flow instead: by hand it fails, scheduled it completes with that message.
 
     python flows/ml/batch_inference.py                  # order_features.is_large_order
     python flows/ml/batch_inference.py --full-refresh   # re-score every row
@@ -21,12 +21,14 @@ import numpy as np
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
 
 from flows.catalog import ORDER_FEATURES, PREDICTIONS
 from flows.core import lake
 from flows.core.artifacts import markdown_table, publish_markdown
 from flows.core.cli import run_from_command_line
 from flows.core.errors import ConfigurationError
+from flows.core.inputs import stop
 from flows.core.tasks import LAKE_READ, LAKE_WRITE
 from flows.ml import modeling, registry
 from flows.ml.training.flow import training_pipeline
@@ -113,7 +115,8 @@ def batch_inference(
     key_columns: list[str] | None = None,
     full_refresh: bool = False,
     bootstrap: bool = True,
-) -> dict[str, Any]:
+    sample_data: bool | None = None,
+) -> dict[str, Any] | State[Any]:
     """Find the production model, score the rows it has not scored, MERGE the predictions.
 
     Args:
@@ -121,17 +124,22 @@ def batch_inference(
         key_columns: the columns that identify a row (default: the feature table's key).
         full_refresh: score every row again, not only the new ones.
         bootstrap: with no production model yet, train one first instead of failing.
+        sample_data: fill a missing input with sample rows; default: the LAKE_SAMPLE_DATA
+            setting (on for a local lake, off on S3 and in deployment runs).
     """
     logger = get_run_logger()
     production = find_production(model_name)
     if production is None and not (bootstrap and model_name == DEFAULT_MODEL):
-        raise ConfigurationError(
+        return stop(
             f"no production version of model {model_name!r} in the registry:"
             " run flows/ml/training_pipeline.py for it first"
         )
     if production is None:
         logger.warning("No production version of %s yet: training one first", model_name)
-        trained = training_pipeline(model_name=model_name)
+        run = training_pipeline(model_name=model_name, sample_data=sample_data, return_state=True)
+        trained = run.result()
+        if not isinstance(trained, dict):  # stopped: an input is missing
+            return stop(f"{model_name} was not trained: {run.message}")
         production = find_production(model_name)
         if production is None:
             raise ConfigurationError(f"{model_name} was not promoted: {trained['decision']}")

@@ -3,7 +3,8 @@
 Every feature of an order is computed from data strictly before the order (windows closed on the
 left, as-of joins without exact matches). The table is rebuilt in one commit from pinned versions
 of its sources, and _ops/feature_metadata records each feature's family and those versions.
-Missing silver tables are seeded from the sample data, so the zero-config run works offline.
+A missing silver table gets sample data where LAKE_SAMPLE_DATA allows it (a local lake by
+default, so the zero-config run works offline); otherwise the run stops and says what produces it.
 
     python flows/ml/feature_engineering_pipeline.py             # local lake (./lake)
     LAKE_URI=s3://bucket/lake python flows/ml/feature_engineering_pipeline.py

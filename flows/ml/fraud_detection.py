@@ -7,8 +7,8 @@ score. Each account's recent transactions persist in _ops/fraud_account_state, s
 across batches or runs is still caught. Alerts are MERGEd on (transaction_id, rule): re-running a
 batch never duplicates them. Transactions since the state's newest one are processed, oldest
 first, in batches of LAKE_BATCH_ROWS; the hour before it is read again for late arrivals.
-A missing silver/transactions is seeded with sample data that carries one injected case of each
-rule.
+A missing silver/transactions gets sample data with one injected case of each rule where
+LAKE_SAMPLE_DATA allows it (a local lake by default); otherwise the run stops and says why.
 
     python flows/ml/fraud_detection.py
     LAKE_URI=s3://bucket/lake python flows/ml/fraud_detection.py

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import wait
@@ -25,10 +26,11 @@ from flows.core import errors, lake
 from flows.core.artifacts import markdown_table, publish_markdown, publish_table
 from flows.core.cli import run_from_command_line
 from flows.core.contracts import Table
+from flows.core.inputs import allowed_here, write_sample
 from flows.core.settings import get_settings
 from flows.core.tasks import LAKE_WRITE, existing_tables, retry_if_transient
 
-SEED_COMMITS = 20
+SAMPLE_COMMITS = 20
 
 
 @dataclass(frozen=True)
@@ -86,13 +88,11 @@ def maintain(
     return Maintained(before, lake.layout(table), compaction.files_removed, len(removed))
 
 
-@task(**LAKE_WRITE, cache_policy=NO_CACHE)
-def seed_sample_events() -> None:
-    """A zero-config run has something to maintain: sample events in many small commits."""
+def sample_commits() -> list[pa.Table]:
+    """Sample events in many small commits: a zero-config run has something to maintain."""
     data = samples.events(10_000)
-    step = data.num_rows // SEED_COMMITS
-    for start in range(0, data.num_rows, step):
-        lake.append(EVENTS, data.slice(start, step))
+    step = data.num_rows // SAMPLE_COMMITS
+    return [data.slice(start, step) for start in range(0, data.num_rows, step)]
 
 
 @flow(
@@ -104,7 +104,7 @@ def table_maintenance(
     retention_hours: int = 168,
     force: bool = False,
     z_order: dict[str, list[str]] | None = None,
-    seed_if_empty: bool = True,
+    sample_data: bool | None = None,
 ) -> list[dict[str, Any]]:
     """Maintain the named tables (default: every table of the catalog that exists).
 
@@ -113,7 +113,9 @@ def table_maintenance(
         retention_hours: vacuum retention; below LAKE_VACUUM_RETENTION_FLOOR_HOURS only with force.
         force: allow a retention below the floor (older versions lose their files).
         z_order: Z-order these tables by these columns, `layer/name=col1,col2`.
-        seed_if_empty: on an empty lake, seed sample events so there is something to maintain.
+        sample_data: on an empty lake, seed sample events so there is something to maintain;
+            default: the LAKE_SAMPLE_DATA setting (on for a local lake, off on S3 and in
+            deployment runs).
     """
     logger = get_run_logger()
     retention = vacuum_retention(
@@ -125,9 +127,12 @@ def table_maintenance(
         )
     selected = selected_tables(tables)
     present = existing_tables(selected)
-    if not present and seed_if_empty and not tables:
-        logger.info("The lake is empty: seeding %s with sample events to maintain", EVENTS.path)
-        seed_sample_events()
+    if not present and not tables:
+        if not allowed_here(sample_data):
+            logger.info("The lake holds no table yet: nothing to maintain")
+            return []
+        logger.info("The lake is empty: %s gets sample events to maintain", EVENTS.path)
+        write_sample(EVENTS, sample_commits)
         present = [EVENTS]
     logger.info("Maintaining %d table(s): %s", len(present), ", ".join(t.path for t in present))
 

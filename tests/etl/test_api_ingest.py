@@ -10,7 +10,7 @@ from flows.catalog import INGEST_STATE, ORDERS
 from flows.core import lake
 from flows.core.errors import SourceError
 from flows.core.http_pages import get_page, records_table
-from flows.etl.api.flow import SAMPLE_SOURCE
+from flows.etl.api.flow import SAMPLE_SOURCE, sample_api_refusal
 from flows.etl.api.pages import page_position, start_page
 from flows.etl.api.sample_api import PagesHandler, serve
 from flows.etl.api_ingest import api_ingest
@@ -164,3 +164,28 @@ def test_zero_config_run_serves_and_ingests_sample_orders(local_lake, prefect_ap
     summary = api_ingest(sample_rows=150, per_page=100)
     assert (summary["source"], summary["rows"], summary["quarantined"]) == (SAMPLE_SOURCE, 153, 3)
     assert lake.read(BRONZE).filter(pl.col("_source") == SAMPLE_SOURCE).height == 153
+
+
+@pytest.mark.parametrize(
+    ("allowed", "target_exists", "fed_before", "refused"),
+    [
+        (True, False, False, None),  # the zero-config run: a target of its own
+        (True, True, True, None),  # a re-run: the target holds the sample API's rows
+        (True, True, False, "the target table exists and holds data from elsewhere"),
+        (False, False, False, "sample data is off here"),
+        (False, True, True, "sample data is off here"),
+    ],
+)
+def test_the_sample_api_feeds_only_a_missing_target_or_its_own(
+    allowed, target_exists, fed_before, refused
+):
+    assert sample_api_refusal(allowed, target_exists, fed_before) == refused
+
+
+def test_without_a_url_an_existing_target_gets_no_sample_rows(local_lake, prefect_api):
+    lake.merge(ORDERS, samples.orders(10, seed=3))
+    state = api_ingest(return_state=True)
+    assert state.is_failed()
+    assert "no API URL configured" in state.message
+    assert lake.read(ORDERS).height == 10
+    assert not lake.exists(ORDERS.source_bronze("api"))

@@ -296,7 +296,8 @@ def test_script_seeds_a_demo_source_and_ingests_it(tmp_path, prefect_api, postgr
             postgres_dsn,
             "--table",
             f"{schema}.orders",
-            "--seed-sample-rows",
+            "--sample-data",
+            "--sample-rows",
             "300",
             env=env,
         )

@@ -72,7 +72,7 @@ def assert_same_tables(left, right):
 
 def test_zero_config_run_builds_every_table_and_a_rerun_changes_nothing(any_lake, prefect_api):
     glue = "lake_test" if any_lake.startswith("s3://") else None
-    summary = s3_data_pipeline(glue_database=glue)
+    summary = s3_data_pipeline(glue_database=glue, sample_data=True)  # off by default on S3
     assert summary["files_ingested"] == 6
     assert summary["files_failed"] == 0
     assert summary["rows_parsed"] == SAMPLE_ROWS
@@ -185,7 +185,7 @@ def write_orders_landing(landing, files=2, rows=50):
 
 def start_cli(lake_uri, prefect_api, *args):
     return subprocess.Popen(
-        [sys.executable, str(FLOW), "--no-seed-samples", *args],
+        [sys.executable, str(FLOW), "--no-sample-data", *args],
         env={**os.environ, "LAKE_URI": lake_uri, "PREFECT_API_URL": prefect_api},
         cwd=REPO,
         stdout=subprocess.PIPE,
@@ -221,7 +221,7 @@ def test_one_pipeline_started_twice_at_once_keeps_the_tables_exact(s3_lake, s3_e
     for code, output in zip(codes, outputs, strict=True):
         if code != 0:  # refused, never half-done: the message says what to do
             assert "another writer committed" in output or "re-run" in output, output[-3000:]
-    s3_data_pipeline(seed_samples=False)  # converges whatever the interleaving was
+    s3_data_pipeline(sample_data=False)  # converges whatever the interleaving was
     assert lake.read(ORDERS.bronze).height == rows  # each delivery exactly once
     assert lake.read(ORDERS).height == rows
     assert set(lake.read(LANDING_FILES)["status"]) == {"done"}
@@ -235,7 +235,7 @@ def test_a_duplicated_header_fails_alone_and_is_not_tried_again(local_lake, pref
         b"9001,9001,1,1,1,5.0,placed,2024-01-02,2024-01-02T00:00:00+00:00\n",
     )
 
-    state = s3_data_pipeline(seed_samples=False, return_state=True)
+    state = s3_data_pipeline(sample_data=False, return_state=True)
 
     assert state.is_completed()
     assert (
@@ -248,11 +248,11 @@ def test_a_duplicated_header_fails_alone_and_is_not_tried_again(local_lake, pref
     assert "['order_id'] appear more than once" in failed["error"]
     assert not lake.read(ORDERS.bronze).filter(pl.col("_source").str.contains("duplicated")).height
 
-    again = s3_data_pipeline(seed_samples=False)
+    again = s3_data_pipeline(sample_data=False)
     assert (again["files_ingested"], again["files_failed"], again["files_done_before"]) == (0, 0, 3)
     assert lake.read(LANDING_FILES).sort("source_file").equals(manifest)
 
-    retried = s3_data_pipeline(seed_samples=False, retry_failed="landing/orders/duplicated.csv")
+    retried = s3_data_pipeline(sample_data=False, retry_failed="landing/orders/duplicated.csv")
     assert (retried["files_failed"], retried["files_done_before"]) == (1, 2)
     assert lake.read(ORDERS).height == valid_rows
 
@@ -266,7 +266,7 @@ def test_after_a_contract_fix_reconform_moves_rows_from_quarantine_to_silver(
         (header + "1,1,1,1,5.0,placed,2024-01-02,2024-01-02T00:00:00+00:00\n"
          "2,1,1,1,6.0,returned,2024-01-02,2024-01-02T00:00:00+00:00\n").encode(),
     )  # fmt: skip
-    s3_data_pipeline(seed_samples=False)
+    s3_data_pipeline(sample_data=False)
     assert lake.read(ORDERS)["order_id"].to_list() == [1]
     assert lake.read(ORDERS.quarantine).height == 1
 
@@ -276,10 +276,10 @@ def test_after_a_contract_fix_reconform_moves_rows_from_quarantine_to_silver(
     )
     monkeypatch.setattr(flows.catalog, "CATALOG",
                         tuple(fixed if t is ORDERS else t for t in flows.catalog.CATALOG))  # fmt: skip
-    unchanged = s3_data_pipeline(seed_samples=False)
+    unchanged = s3_data_pipeline(sample_data=False)
     assert (unchanged["rows_conformed"], lake.read(ORDERS).height) == (0, 1)
 
-    replayed = s3_data_pipeline(seed_samples=False, reconform="orders")
+    replayed = s3_data_pipeline(sample_data=False, reconform="orders")
     assert (replayed["rows_conformed"], replayed["rows_valid"]) == (2, 2)
     assert sorted(lake.read(ORDERS)["order_id"].to_list()) == [1, 2]
     assert lake.read(ORDERS.quarantine).height == 0
@@ -287,7 +287,7 @@ def test_after_a_contract_fix_reconform_moves_rows_from_quarantine_to_silver(
     day = lake.read(DAILY_CATEGORY_REVENUE)
     assert day["revenue"].sum() == 11.0
 
-    again = s3_data_pipeline(seed_samples=False, reconform="landing/orders/returns.csv")
+    again = s3_data_pipeline(sample_data=False, reconform="landing/orders/returns.csv")
     assert again["rows_valid"] == 2
     assert sorted(lake.read(ORDERS)["order_id"].to_list()) == [1, 2]
     assert lake.read(ORDERS.quarantine).height == 0

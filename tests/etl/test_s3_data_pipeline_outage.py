@@ -129,7 +129,7 @@ PAUSE_BEFORE_SILVER = textwrap.dedent(
             return original.submit(*args, **kwargs)
 
     pipeline.conform_source = PauseBeforeSilver()
-    pipeline.s3_data_pipeline(seed_samples=False)
+    pipeline.s3_data_pipeline(sample_data=False)
     """
 )
 
@@ -236,5 +236,5 @@ def test_s3_outage_mid_flow_then_exact_rows(interruptible_s3, prefect_api, tmp_p
     gate.open()
     assert lake.read(ORDERS.bronze).height == 40
     assert not lake.exists(ORDERS)  # no partial commit of the failed stage
-    s3_data_pipeline(seed_samples=False)
+    s3_data_pipeline(sample_data=False)
     expected_tables_after_recovery()

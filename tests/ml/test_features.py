@@ -172,12 +172,12 @@ def test_feature_metadata_names_every_feature_with_family_and_source_versions():
 
 
 def test_flow_seeds_sources_builds_features_and_records_lineage(any_lake, prefect_api):
-    first = feature_engineering_pipeline(sample_rows=1_000)
-    assert first["seeded"] == [
-        "silver/orders",
+    first = feature_engineering_pipeline(sample_rows=1_000, sample_data=True)
+    assert sorted(first["source_versions"]) == [
         "silver/customers",
-        "silver/products",
         "silver/events",
+        "silver/orders",
+        "silver/products",
     ]
     features = lake.read(ORDER_FEATURES)
     assert features.height == 1_000 == features["order_id"].n_unique()
@@ -185,7 +185,7 @@ def test_flow_seeds_sources_builds_features_and_records_lineage(any_lake, prefec
     assert metadata.height == len(FEATURE_FAMILIES)
     assert json.loads(metadata["source_versions"][0])["silver/orders"] == lake.version(ORDERS)
 
-    again = feature_engineering_pipeline(sample_rows=1_000)
-    assert again["seeded"] == []
+    again = feature_engineering_pipeline(sample_rows=1_000, sample_data=True)
+    assert again["source_versions"] == first["source_versions"]  # existing tables: no samples
     assert lake.read(ORDER_FEATURES).sort("order_id").equals(features.sort("order_id"))
     assert lake.read(FEATURE_METADATA).height == len(FEATURE_FAMILIES)  # merged, not appended

@@ -240,7 +240,7 @@ def test_sample_transactions_carry_one_injected_case_of_each_rule():
 
 def test_flow_flags_the_injected_cases_and_a_rerun_adds_nothing(any_lake, prefect_api):
     rows = 2_000
-    first = fraud_detection(sample_rows=rows)
+    first = fraud_detection(sample_rows=rows, sample_data=True)  # off by default on S3
     assert first["transactions"] == rows + 23
     alerts = lake.read(FRAUD_ALERTS)
     flagged = {(r["rule"], r["transaction_id"]) for r in alerts.iter_rows(named=True)}

@@ -53,7 +53,7 @@ def test_prediction_rows_carry_model_version_and_threshold_decision():
 
 
 def test_scores_with_the_production_model_incrementally_without_refitting(any_lake, prefect_api):
-    feature_engineering_pipeline(sample_rows=1_500)
+    feature_engineering_pipeline(sample_rows=1_500, sample_data=True)  # off by default on S3
     training_pipeline(candidates=2, folds=2)
     first = batch_inference()
     assert (first["model_name"], first["model_version"], first["scored"]) == (

@@ -116,7 +116,7 @@ def test_target_with_more_than_two_classes_is_refused_before_anything_is_registe
 
 
 def test_default_run_trains_on_the_order_features(any_lake, prefect_api):
-    feature_engineering_pipeline(sample_rows=1_500)
+    feature_engineering_pipeline(sample_rows=1_500, sample_data=True)  # off by default on S3
     result = training_pipeline(candidates=2, folds=2)
     assert (result["model_name"], result["version"], result["stage"]) == (
         "order_features.is_large_order",

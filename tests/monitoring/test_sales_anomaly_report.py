@@ -197,7 +197,7 @@ def test_an_unanswered_report_times_out_unpublished(local_lake, prefect_api):
 
 
 def test_auto_approved_run_publishes_and_a_rerun_replaces_its_rows(any_lake, prefect_api):
-    first = sales_anomaly_report(auto_approve=True)  # seeds silver/orders: zero-config
+    first = sales_anomaly_report(auto_approve=True, sample_data=True)  # fills silver/orders
     second = sales_anomaly_report(auto_approve=True)
 
     gold = published()

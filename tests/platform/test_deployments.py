@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from flows.catalog import CUSTOMERS, DAILY_ORDER_TOTALS, ORDERS
+from flows.catalog import EXAMPLE_CUSTOMERS, EXAMPLE_DAILY_ORDER_TOTALS, EXAMPLE_ORDERS
 from flows.core import lake
 from flows.core.contracts import Table
 from flows.examples.basic_etl_pipeline import basic_etl_pipeline
@@ -169,14 +169,19 @@ def test_example_deployments_run_to_completion_and_write_delta_tables_to_s3(
 
     for name, value in platform_lake.items():
         monkeypatch.setenv(name, value)
-    assert lake.location(CUSTOMERS).startswith(platform_lake["LAKE_URI"])
-    for table in (ORDERS.bronze, ORDERS, ORDERS.quarantine, DAILY_ORDER_TOTALS):
+    assert lake.location(EXAMPLE_CUSTOMERS).startswith(platform_lake["LAKE_URI"])
+    for table in (
+        EXAMPLE_ORDERS.bronze,
+        EXAMPLE_ORDERS,
+        EXAMPLE_ORDERS.quarantine,
+        EXAMPLE_DAILY_ORDER_TOTALS,
+    ):
         assert lake.exists(table), f"{table.path} is missing from {platform_lake['LAKE_URI']}"
         assert _last_commit_run(table) == basic_id
-    assert _last_commit_run(CUSTOMERS) == example_id
-    assert lake.read(CUSTOMERS).height == EXAMPLE_DATA["parameters"]["rows"]
-    assert lake.read(ORDERS.bronze).height == len(sample_orders(**BASIC_ETL["parameters"]))
+    assert _last_commit_run(EXAMPLE_CUSTOMERS) == example_id
+    assert lake.read(EXAMPLE_CUSTOMERS).height == EXAMPLE_DATA["parameters"]["rows"]
+    assert lake.read(EXAMPLE_ORDERS.bronze).height == len(sample_orders(**BASIC_ETL["parameters"]))
     assert (
-        lake.read(ORDERS).height + lake.read(ORDERS.quarantine).height
-        == lake.read(ORDERS.bronze).height
+        lake.read(EXAMPLE_ORDERS).height + lake.read(EXAMPLE_ORDERS.quarantine).height
+        == lake.read(EXAMPLE_ORDERS.bronze).height
     )

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import polars as pl
 import pytest
 
-from flows.catalog import DAILY_ORDER_TOTALS, ORDERS
+from flows.catalog import EXAMPLE_DAILY_ORDER_TOTALS, EXAMPLE_ORDERS
 from flows.core import lake
 from flows.core.contracts import Table
 from flows.core.http_pages import records_table
@@ -25,7 +25,12 @@ from tests.platform.conftest import BASIC_ETL, Platform, Worker, s3_lake_environ
 pytestmark = pytest.mark.slow
 
 ROWS = 20_000
-TABLES: tuple[Table, ...] = (ORDERS.bronze, ORDERS, ORDERS.quarantine, DAILY_ORDER_TOTALS)
+TABLES: tuple[Table, ...] = (
+    EXAMPLE_ORDERS.bronze,
+    EXAMPLE_ORDERS,
+    EXAMPLE_ORDERS.quarantine,
+    EXAMPLE_DAILY_ORDER_TOTALS,
+)
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
@@ -53,7 +58,7 @@ def test_killed_worker_crashes_the_run_and_a_rerun_ends_with_exactly_the_right_r
     )  # fmt: skip
 
     crashed_id = deployed.run_deployment(deployment, *options)
-    wait_until(lambda: lake.exists(ORDERS.bronze), "the run's first commit (bronze)")
+    wait_until(lambda: lake.exists(EXAMPLE_ORDERS.bronze), "the run's first commit (bronze)")
     assert platform_worker.process is not None
     os.kill(platform_worker.process.pid, signal.SIGKILL)
     platform_worker.process.wait()
@@ -68,17 +73,17 @@ def test_killed_worker_crashes_the_run_and_a_rerun_ends_with_exactly_the_right_r
     assert rerun["state_type"] == "COMPLETED", platform_worker.log_tail()
 
     records = sample_orders(rows=ROWS)
-    valid, rejects = ORDERS.split(records_table(records))
-    bronze = lake.read(ORDERS.bronze)
+    valid, rejects = EXAMPLE_ORDERS.split(records_table(records))
+    bronze = lake.read(EXAMPLE_ORDERS.bronze)
     assert bronze.height == len(records)
     assert bronze[BATCH_COLUMN].n_unique() == 1
-    silver = lake.read(ORDERS)
+    silver = lake.read(EXAMPLE_ORDERS)
     assert silver.height == valid.num_rows
     assert silver["order_id"].n_unique() == silver.height
     assert sorted(silver["order_id"]) == sorted(valid.column("order_id").to_pylist())
-    assert lake.read(ORDERS.quarantine).height == rejects.num_rows
+    assert lake.read(EXAMPLE_ORDERS.quarantine).height == rejects.num_rows
     expected_gold = daily_order_totals(pl.from_arrow(valid)).sort("order_date", "status")
-    gold = lake.read(DAILY_ORDER_TOTALS).sort("order_date", "status")
+    gold = lake.read(EXAMPLE_DAILY_ORDER_TOTALS).sort("order_date", "status")
     assert gold.select("order_date", "status", "orders").equals(
         expected_gold.select("order_date", "status", "orders")
     )

@@ -40,7 +40,7 @@ def run_flow(env: dict[str, str]) -> subprocess.Popen[bytes]:
 def table_counts(lake_dir) -> dict[str, int]:
     return {
         path: DeltaTable(str(lake_dir / path)).to_pyarrow_table().num_rows
-        for path in ("bronze/orders", "silver/orders", "quarantine/orders")
+        for path in ("bronze/example_orders", "silver/example_orders", "quarantine/example_orders")
     }
 
 
@@ -83,9 +83,11 @@ def test_server_killed_mid_run_then_a_rerun_ends_with_exactly_the_clean_rows(
 
     assert run_flow(env).wait(timeout=240) == 0
     assert table_counts(local_lake) == {
-        "bronze/orders": ROWS + 3,
-        "silver/orders": ROWS,
-        "quarantine/orders": 3,
+        "bronze/example_orders": ROWS + 3,
+        "silver/example_orders": ROWS,
+        "quarantine/example_orders": 3,
     }
-    silver = DeltaTable(str(local_lake / "silver/orders")).to_pyarrow_table(columns=["order_id"])
+    silver = DeltaTable(str(local_lake / "silver/example_orders")).to_pyarrow_table(
+        columns=["order_id"]
+    )
     assert len(set(silver.column("order_id").to_pylist())) == ROWS

@@ -11,14 +11,31 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import samples
 from flows.catalog import ingested_table
+from flows.core import lake
 from flows.core.artifacts import publish_markdown, publish_table
+from flows.core.errors import ConfigurationError
 from flows.core.http_pages import Record, get_page, records_table
+from flows.core.inputs import allowed_here
 from flows.core.lineage import fingerprint
 from flows.etl.api.pages import page_position, start_page
 from flows.etl.api.sample_api import sample_handler, serve
 from flows.etl.ingest import Landed, land, landed_totals, read_position, save_position, stamped
 
 SAMPLE_SOURCE = "api:sample-orders"
+NO_URL = (
+    "no API URL configured: pass --url (a deployment: set its `url` parameter). The built-in"
+    " sample API is served only where sample data is allowed (LAKE_SAMPLE_DATA, --sample-data)"
+    " and only into a target it created: {reason}"
+)
+
+
+def sample_api_refusal(allowed: bool, target_exists: bool, fed_before: bool) -> str | None:
+    """Why the sample API may not feed this run, or None when it may."""
+    if not allowed:
+        return "sample data is off here"
+    if target_exists and not fed_before:
+        return "the target table exists and holds data from elsewhere"
+    return None
 
 
 # No Prefect retries: get_page already retries each request and honours Retry-After.
@@ -50,9 +67,10 @@ def api_ingest(
     attempts: int = 5,
     backoff_seconds: float = 0.5,
     max_pages: int = 10_000,
+    sample_data: bool | None = None,
     sample_rows: int = 1_000,
 ) -> dict[str, int | str]:
-    """Ingest `url` (default: a sample orders API served for this run) into `target`.
+    """Ingest `url` into `target` (without a URL, where allowed: a sample orders API).
 
     Args:
         url: a paginated JSON API (`?page=N&per_page=M`); default: a sample API for this run.
@@ -64,10 +82,17 @@ def api_ingest(
         backoff_seconds: the first retry's delay, doubled each retry (Retry-After wins).
         max_pages: stop after this many pages in one run.
         sample_rows: orders the sample API serves when no URL is given.
+        sample_data: without a URL, serve a sample API; default: the LAKE_SAMPLE_DATA setting
+            (on for a local lake, off on S3 and in deployment runs).
     """
     logger = get_run_logger()
     silver = ingested_table(target)
     bronze = silver.source_bronze("api")
+    if not url:
+        fed = read_position(SAMPLE_SOURCE) is not None
+        refusal = sample_api_refusal(allowed_here(sample_data), lake.exists(silver), fed)
+        if refusal:
+            raise ConfigurationError(NO_URL.format(reason=refusal))
     source = source or (f"api:{url}" if url else SAMPLE_SOURCE)
     server = nullcontext(url) if url else serve(sample_handler(samples.order_records(sample_rows)))
     position = None if full_refresh else read_position(source)

@@ -10,6 +10,7 @@ from typing import Any
 import polars as pl
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
 from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
@@ -18,6 +19,7 @@ from flows.catalog import SCORED_TRANSACTIONS, TRANSACTIONS
 from flows.core import lake
 from flows.core.artifacts import Progress, publish_markdown, publish_table
 from flows.core.errors import ContractViolation, LakeError
+from flows.core.inputs import provide_inputs, stop
 from flows.core.settings import get_settings
 from flows.core.tasks import LAKE_READ, LAKE_WRITE, retry_if_transient
 from flows.etl.batch.transforms import (
@@ -39,15 +41,6 @@ def configured_task_runner() -> TaskRunner[Any]:
         runner: TaskRunner[Any] = DaskTaskRunner(address=address)
         return runner
     return ThreadPoolTaskRunner()
-
-
-@task(**LAKE_WRITE, cache_policy=NO_CACHE)
-def seed_missing_input(rows: int) -> bool:
-    """Sample transactions when silver/transactions does not exist yet (the zero-config run)."""
-    if lake.exists(TRANSACTIONS):
-        return False
-    lake.merge(TRANSACTIONS, samples.transactions(rows))
-    return True
 
 
 @task(**LAKE_READ, cache_policy=NO_CACHE)
@@ -88,18 +81,26 @@ def _outcome(future: PrefectFuture[BatchResult], day: date) -> BatchResult:
     task_runner=configured_task_runner(),
 )
 def batch_processing(
-    days: list[date] | None = None, large_amount: float = 1_000.0, sample_rows: int = 100_000
-) -> dict[str, Any]:
+    days: list[date] | None = None,
+    large_amount: float = 1_000.0,
+    sample_data: bool | None = None,
+    sample_rows: int = 100_000,
+) -> dict[str, Any] | State[Any]:
     """Score `days` (default: every day in silver/transactions), one mapped task per day.
 
     Args:
         days: only these days (YYYY-MM-DD); default: every day in silver/transactions.
         large_amount: a transaction of at least this amount is flagged as large.
+        sample_data: fill a missing silver/transactions with sample rows; default: the
+            LAKE_SAMPLE_DATA setting (on for a local lake, off on S3 and in deployment runs).
         sample_rows: sample transactions written if silver/transactions does not exist.
     """
     logger = get_run_logger()
-    if seed_missing_input(sample_rows):
-        logger.info("Seeded %d sample transactions", sample_rows)
+    reason = provide_inputs(
+        [(TRANSACTIONS, lambda: samples.transactions(sample_rows))], sample_data
+    )
+    if reason:
+        return stop(reason)
     batches = days if days is not None else list_batches()
     progress = Progress("batch-processing-progress", len(batches), "Batches finished")
     started = clock.perf_counter()

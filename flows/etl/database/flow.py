@@ -11,6 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from flows import samples
 from flows.catalog import ingested_table
 from flows.core.artifacts import publish_markdown, publish_table
+from flows.core.inputs import allowed_here
 from flows.core.lineage import fingerprint
 from flows.core.settings import get_settings
 from flows.core.tasks import EXTERNAL_SOURCE, retry_if_transient
@@ -45,7 +46,9 @@ def extract_chunk(
 
 @task(**EXTERNAL_SOURCE, cache_policy=NO_CACHE)
 def seed_sample_source(table: str, rows: int) -> int:
-    """Create `table` with sample orders if it is missing (a demo source); rows it holds."""
+    """Create `table` with sample orders if it is missing (a demo source); rows it holds.
+
+    A table that exists is left as it is: sample rows never reach a real source."""
     return create_sample_orders(source_dsn(), table, samples.orders(rows).to_pylist())
 
 
@@ -60,7 +63,8 @@ def database_ingest(
     watermark_column: str = "updated_at",
     key_column: str = "order_id",
     batch_rows: int | None = None,
-    seed_sample_rows: int = 0,
+    sample_data: bool | None = None,
+    sample_rows: int = 1_000,
 ) -> dict[str, int | str]:
     """Ingest `table` from LAKE_SOURCE_DSN into the `target` contract, chunk by chunk.
 
@@ -70,15 +74,17 @@ def database_ingest(
         watermark_column: the column that orders changes (a timestamp or a sequence).
         key_column: the source's primary key; it breaks ties between equal watermarks.
         batch_rows: rows per chunk (default LAKE_BATCH_ROWS).
-        seed_sample_rows: first create `table` with this many sample orders if it is missing
-            (a demo source); 0 never does.
+        sample_data: create a missing source table with sample orders (a demo source); default:
+            the LAKE_SAMPLE_DATA setting, and then only for the demo table.
+        sample_rows: sample orders the demo source is created with.
     """
     logger = get_run_logger()
     silver = ingested_table(target)
     source = source_id(database_name(source_dsn()), table)
     limit = batch_rows or get_settings().batch_rows
-    if seed_sample_rows:
-        held = seed_sample_source(table, seed_sample_rows)
+    # By default only the demo table: a mistyped name of a real table is never created.
+    if allowed_here(sample_data) and (sample_data or table == SAMPLE_TABLE):
+        held = seed_sample_source(table, sample_rows)
         logger.info("Sample source %s holds %d rows", table, held)
 
     position = read_position(source)

@@ -16,11 +16,13 @@ from flows.core import glue, lake, storage
 from flows.core.artifacts import Progress
 from flows.core.cli import cli
 from flows.core.contracts import Table
+from flows.core.inputs import allowed_here, stop
 from flows.core.lineage import current_run
 from flows.core.settings import get_settings
 from flows.core.tasks import LAKE_WRITE, retry_if_transient, stage_results
 from flows.etl.s3_pipeline import layers
 from flows.etl.s3_pipeline.report import (
+    EMPTY_LANDING,
     FAILED_FILE_HINT,
     outcome_message,
     publish_run,
@@ -81,9 +83,11 @@ def register_glue(database: str, tables: list[Table]) -> list[str]:
 
 
 @io_task
-def seed_samples_if_empty(landing: str, seed_samples: bool | None) -> list[str]:
-    empty = not storage.describe_objects(landing)
-    return seed_landing(landing) if seed_samples or (seed_samples is None and empty) else []
+def landing_is_empty(landing: str) -> bool:
+    return not storage.describe_objects(landing)
+
+
+write_sample_files = io_task(seed_landing)
 
 
 @flow(
@@ -94,7 +98,7 @@ def seed_samples_if_empty(landing: str, seed_samples: bool | None) -> list[str]:
 def s3_data_pipeline(
     landing: str = "landing",
     sources: Annotated[list[str] | None, cli("--source")] = None,
-    seed_samples: bool | None = None,
+    sample_data: bool | None = None,
     glue_database: str | None = None,
     batch_rows: int | None = None,
     retry_failed: Annotated[str | None, cli(const="all", metavar="PATH")] = None,
@@ -105,7 +109,8 @@ def s3_data_pipeline(
     Args:
         landing: folder under the lake root holding `<source>/<files>`.
         sources: only these sources (table names); default all with a contract.
-        seed_samples: write sample files first; default: only when landing is empty.
+        sample_data: fill an empty landing folder with sample files (default: LAKE_SAMPLE_DATA);
+            a landing folder that holds files never gets any.
         glue_database: register the tables in this Glue database (default LAKE_GLUE_DATABASE).
         batch_rows: rows per streaming batch (default LAKE_BATCH_ROWS).
         retry_failed: parse failed deliveries again: `all` (the option given bare), or one file's
@@ -117,8 +122,10 @@ def s3_data_pipeline(
     logger = get_run_logger()
     landing, sources = checked_landing(landing, sources, landing_sources())
     run_id = current_run().id
-    seeded = seed_samples_if_empty(landing, seed_samples)
-    if seeded:
+    if landing_is_empty(landing):
+        if not allowed_here(sample_data):
+            return stop(EMPTY_LANDING.format(landing=landing))
+        seeded = write_sample_files(landing)
         logger.info("Landing was empty: wrote %d sample files under %s/", len(seeded), landing)
     work: Plan = stage_results(
         "Listing landing files", [list_landing.submit(landing, sources, retry_failed, reconform)]

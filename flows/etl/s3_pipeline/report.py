@@ -91,6 +91,12 @@ def run_summary(
     }
 
 
+EMPTY_LANDING = (
+    "{landing}/ holds no files yet and sample data is off here (LAKE_SAMPLE_DATA): nothing was"
+    " written. Deliver files under {landing}/<table>/, one folder per table fed from landing,"
+    " or pass --sample-data to ingest sample files"
+)
+
 FAILED_FILE_HINT = (
     "A failed delivery is not tried again: deliver a corrected file (a changed file is a new"
     " delivery), or, after a fix elsewhere (the contract, the parser), re-run with"

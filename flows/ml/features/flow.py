@@ -7,15 +7,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
-import pyarrow as pa
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
 
 from flows import samples
 from flows.catalog import CUSTOMERS, EVENTS, FEATURE_METADATA, ORDER_FEATURES, ORDERS, PRODUCTS
 from flows.core import lake
 from flows.core.artifacts import markdown_table, publish_markdown, publish_table
 from flows.core.contracts import Table
+from flows.core.inputs import Sampler, provide_inputs, stop
 from flows.core.tasks import LAKE_READ, LAKE_WRITE
 from flows.ml.features.transforms import FEATURE_FAMILIES, order_features
 
@@ -62,23 +63,14 @@ def feature_profile(features: pl.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
-def _sample(table: Table, rows: int, seed: int) -> pa.Table:
-    if table is ORDERS:
-        return samples.orders(rows, seed=seed)
-    if table is EVENTS:
-        return samples.events(rows, seed=seed)
-    return samples.customers() if table is CUSTOMERS else samples.products()
-
-
-@task(**LAKE_WRITE, cache_policy=NO_CACHE)
-def seed_missing_sources(rows: int, seed: int) -> list[str]:
-    """Write sample rows into every source table that does not exist yet."""
-    seeded = []
-    for table in SOURCES:
-        if not lake.exists(table):
-            lake.merge(table, _sample(table, rows, seed))
-            seeded.append(table.path)
-    return seeded
+def source_samples(rows: int, seed: int) -> list[tuple[Table, Sampler]]:
+    """Each source with the sample that may fill it when it is missing."""
+    return [
+        (ORDERS, lambda: samples.orders(rows, seed=seed)),
+        (CUSTOMERS, samples.customers),
+        (PRODUCTS, samples.products),
+        (EVENTS, lambda: samples.events(rows, seed=seed)),
+    ]
 
 
 @task(**LAKE_READ, cache_policy=NO_CACHE)
@@ -103,17 +95,21 @@ def record_feature_metadata(rows: pl.DataFrame) -> lake.WriteResult:
     name="Feature Engineering Pipeline",
     description="Point-in-time correct order features from silver into gold/order_features.",
 )
-def feature_engineering_pipeline(sample_rows: int = 10_000, seed: int = 42) -> dict[str, Any]:
-    """Seed missing sources, build features from pinned versions, write them and their lineage.
+def feature_engineering_pipeline(
+    sample_data: bool | None = None, sample_rows: int = 10_000, seed: int = 42
+) -> dict[str, Any] | State[Any]:
+    """Check the sources, build features from pinned versions, write them and their lineage.
 
     Args:
+        sample_data: fill a missing input with sample rows; default: the LAKE_SAMPLE_DATA
+            setting (on for a local lake, off on S3 and in deployment runs).
         sample_rows: sample orders and events written if a source table does not exist.
         seed: the sample data's seed.
     """
     logger = get_run_logger()
-    seeded = seed_missing_sources(sample_rows, seed)
-    if seeded:
-        logger.info("Seeded sample data into %s", ", ".join(seeded))
+    reason = provide_inputs(source_samples(sample_rows, seed), sample_data)
+    if reason:
+        return stop(reason)
     frames, versions = read_sources()
     features = order_features(*(frames[table.path] for table in SOURCES))
     written = write_features(features)
@@ -144,5 +140,4 @@ def feature_engineering_pipeline(sample_rows: int = 10_000, seed: int = 42) -> d
         "rows": written.rows,
         "version": written.version,
         "source_versions": versions,
-        "seeded": seeded,
     }

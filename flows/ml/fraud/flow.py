@@ -9,11 +9,13 @@ import numpy as np
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
 from sklearn.ensemble import IsolationForest
 
 from flows.catalog import FRAUD_ACCOUNT_STATE, FRAUD_ALERTS, TRANSACTIONS
 from flows.core import lake
 from flows.core.artifacts import Progress, publish_markdown
+from flows.core.inputs import provide_inputs, stop
 from flows.core.settings import get_settings
 from flows.core.tasks import LAKE_READ, LAKE_WRITE
 from flows.ml.fraud.anomaly import (
@@ -36,14 +38,6 @@ from flows.ml.registry import (
     save_model,
     write_registry,
 )
-
-
-@task(**LAKE_WRITE, cache_policy=NO_CACHE)
-def seed_transactions(rows: int, seed: int) -> bool:
-    if lake.exists(TRANSACTIONS):
-        return False
-    lake.merge(TRANSACTIONS, sample_transactions(rows, seed))
-    return True
 
 
 @task(**LAKE_READ, cache_policy=NO_CACHE)
@@ -105,6 +99,7 @@ def write_state(state: pl.DataFrame) -> lake.WriteResult:
     description="Stateful per-account fraud rules and an isolation forest over new transactions.",
 )
 def fraud_detection(
+    sample_data: bool | None = None,
     sample_rows: int = 10_000,
     seed: int = 5,
     batch_rows: int | None = None,
@@ -114,7 +109,7 @@ def fraud_detection(
     amount_z: float = 4.5,
     max_speed_kmh: float = 900,
     contamination: float = 0.002,
-) -> dict[str, Any]:
+) -> dict[str, Any] | State[Any]:
     """Process the transactions newer than the state, batch by batch; alerts and state MERGEd.
 
     Args:
@@ -127,6 +122,8 @@ def fraud_detection(
         amount_z: an amount whose robust z-score for its account exceeds this raises an alert.
         max_speed_kmh: faster travel between two transactions is impossible travel.
         contamination: the share of anomalies the isolation forest expects.
+        sample_data: fill a missing input with sample rows; default: the LAKE_SAMPLE_DATA
+            setting (on for a local lake, off on S3 and in deployment runs).
     """
     logger = get_run_logger()
     rules = FraudRules(
@@ -135,8 +132,10 @@ def fraud_detection(
         amount_z=amount_z,
         max_speed_kmh=max_speed_kmh,
     )
-    if seed_transactions(sample_rows, seed):
-        logger.info("Seeded %s with sample data and injected fraud cases", TRANSACTIONS.path)
+    sample = [(TRANSACTIONS, lambda: sample_transactions(sample_rows, seed))]
+    reason = provide_inputs(sample, sample_data)
+    if reason:
+        return stop(reason)
     state = read_state()
     since = watermark(state, timedelta(minutes=allowed_lateness_minutes))
     transactions, version = read_new_transactions(since)

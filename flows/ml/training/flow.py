@@ -8,10 +8,12 @@ from typing import Any
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
 
 from flows.catalog import ORDER_FEATURES
 from flows.core import lake, storage
 from flows.core.artifacts import publish_markdown, publish_table
+from flows.core.inputs import stop
 from flows.core.tasks import LAKE_READ, LAKE_WRITE
 from flows.ml import modeling
 from flows.ml.features.flow import feature_engineering_pipeline
@@ -92,7 +94,8 @@ def training_pipeline(
     folds: int = 3,
     promotion_metric: str = "roc_auc",
     promotion_margin: float = 0.005,
-) -> dict[str, Any]:
+    sample_data: bool | None = None,
+) -> dict[str, Any] | State[Any]:
     """Train, evaluate against production on the same holdout, save, register, maybe promote.
 
     Args:
@@ -108,13 +111,16 @@ def training_pipeline(
         folds: cross-validation folds of the search.
         promotion_metric: the holdout metric that decides promotion.
         promotion_margin: promote only when the metric beats production by this much.
+        sample_data: fill a missing input with sample rows; default: the LAKE_SAMPLE_DATA
+            setting (on for a local lake, off on S3 and in deployment runs).
     """
     logger = get_run_logger()
     name = model_name or default_model_name(feature_table, target)
     if feature_table_contract(feature_table) is ORDER_FEATURES and not lake.exists(ORDER_FEATURES):
         logger.warning("%s does not exist yet: building it first", ORDER_FEATURES.path)
-        feature_engineering_pipeline()
-
+        built = feature_engineering_pipeline(sample_data=sample_data, return_state=True)
+        if not isinstance(built.result(), dict):  # stopped: its inputs are missing
+            return stop(f"{ORDER_FEATURES.path} was not built, no model trained: {built.message}")
     frame, version = read_feature_table(feature_table, table_version)
     trained = modeling.train_candidate(
         frame,

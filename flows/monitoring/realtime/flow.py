@@ -8,6 +8,7 @@ from typing import Any
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
 
 from flows import samples
 from flows.catalog import (
@@ -20,6 +21,7 @@ from flows.catalog import (
 from flows.core import lake
 from flows.core.artifacts import publish_markdown, publish_table
 from flows.core.contracts import Table
+from flows.core.inputs import provide_inputs, stop
 from flows.core.tasks import LAKE_READ, LAKE_WRITE
 from flows.monitoring.realtime.offsets import Offset, consumer_name, offset_row
 from flows.monitoring.realtime.report import summary_markdown
@@ -77,13 +79,6 @@ def merge_into(table: Table, rows: pl.DataFrame) -> lake.WriteResult:
     return lake.merge(table, rows)
 
 
-@task(**LAKE_WRITE, cache_policy=NO_CACHE)
-def seed_sample_events(rows: int) -> None:
-    """A zero-config run has a stream to read: sample events, if the lake has none."""
-    if not lake.exists(EVENTS):
-        lake.append(EVENTS, samples.events(rows))
-
-
 @flow(
     name="Realtime Analytics",
     description="Tumbling-window event metrics (count, sum, avg, p95, p99, top products) with a"
@@ -93,18 +88,23 @@ def realtime_analytics(
     window_minutes: int = 5,
     allowed_lateness_minutes: int = 15,
     top_n: int = 5,
-    seed_rows: int = 10_000,
-) -> dict[str, Any]:
+    sample_data: bool | None = None,
+    sample_rows: int = 10_000,
+) -> dict[str, Any] | State[Any]:
     """Process the events committed since the last run (one micro-batch).
 
     Args:
         window_minutes: the tumbling window's length.
         allowed_lateness_minutes: how far behind the newest event an event may arrive.
         top_n: products ranked per window.
-        seed_rows: sample events written if silver/events does not exist.
+        sample_data: fill a missing input with sample rows; default: the LAKE_SAMPLE_DATA
+            setting (on for a local lake, off on S3 and in deployment runs).
+        sample_rows: sample events written if silver/events does not exist.
     """
     logger = get_run_logger()
-    seed_sample_events(seed_rows)
+    reason = provide_inputs([(EVENTS, lambda: samples.events(sample_rows))], sample_data)
+    if reason:
+        return stop(reason)
     consumer = consumer_name(window_minutes)
     offset = read_offset(consumer)
     version = source_version()

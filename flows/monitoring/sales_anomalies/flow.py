@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
 from prefect.context import FlowRunContext
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
@@ -20,6 +21,7 @@ from flows.catalog import ORDERS, SALES_ANOMALIES
 from flows.core import lake
 from flows.core.artifacts import publish_markdown
 from flows.core.cli import cli
+from flows.core.inputs import provide_inputs, stop
 from flows.core.lineage import fingerprint
 from flows.core.tasks import LAKE_READ, LAKE_WRITE
 from flows.monitoring.sales_anomalies.approval import Approval, approval_instructions
@@ -54,13 +56,6 @@ def publish_report(report: pl.DataFrame, report_id: str) -> lake.WriteResult:
     return lake.replace_where(SALES_ANOMALIES, report, where={"report_id": report_id})
 
 
-@task(**LAKE_WRITE, cache_policy=NO_CACHE)
-def seed_sample_orders(rows: int) -> None:
-    """A zero-config run has orders to analyse: sample orders, if the lake has none."""
-    if not lake.exists(ORDERS):
-        lake.append(ORDERS, samples.orders(rows))
-
-
 @flow(
     name="Sales Anomaly Report",
     description="Outlier orders and suspicious days (median/MAD) from silver/orders; published"
@@ -70,8 +65,9 @@ def sales_anomaly_report(
     z_threshold: float = 3.5,
     approval_timeout_seconds: Annotated[int, cli("--approval-timeout")] = 120,
     auto_approve: bool | None = None,
-    seed_rows: int = 10_000,
-) -> dict[str, Any]:
+    sample_data: bool | None = None,
+    sample_rows: int = 10_000,
+) -> dict[str, Any] | State[Any]:
     """Analyse, publish the report as an artifact, wait for approval, publish to gold.
 
     Args:
@@ -79,12 +75,16 @@ def sales_anomaly_report(
         approval_timeout_seconds: how long to wait for an approval before failing the run.
         auto_approve: publish without asking; default: yes with Prefect's temporary server (it
             has no UI to approve in), no when PREFECT_API_URL names a server.
-        seed_rows: sample orders written if silver/orders does not exist.
+        sample_data: fill a missing input with sample rows; default: the LAKE_SAMPLE_DATA
+            setting (on for a local lake, off on S3 and in deployment runs).
+        sample_rows: sample orders written if silver/orders does not exist.
     """
     logger = get_run_logger()
     if auto_approve is None:
         auto_approve = not os.environ.get("PREFECT_API_URL")
-    seed_sample_orders(seed_rows)
+    reason = provide_inputs([(ORDERS, lambda: samples.orders(sample_rows))], sample_data)
+    if reason:
+        return stop(reason)
     orders, version = read_orders()
     outliers = outlier_orders(orders, threshold=z_threshold)
     days = suspicious_days(daily_sales(orders), threshold=z_threshold)
