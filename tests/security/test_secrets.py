@@ -7,7 +7,7 @@ import uuid
 from detect_secrets import SecretsCollection
 from detect_secrets.settings import default_settings
 
-from flows.catalog import ORDERS
+from flows.catalog import EXAMPLE_ORDERS
 from flows.core import lake
 from flows.examples.basic_etl_pipeline import basic_etl_pipeline
 from tests.conftest import REPO_ROOT, drain_prefect_workers
@@ -72,6 +72,6 @@ def test_credentials_never_reach_logs_artifacts_or_delta_commits(s3_lake, prefec
     run_output = asyncio.run(_collect_run_output(state.state_details.flow_run_id))
     assert "Basic ETL summary" in run_output  # the scan saw the run's real logs
     assert secret not in run_output
-    commits = json.dumps(lake.history(ORDERS), default=str)
+    commits = json.dumps(lake.history(EXAMPLE_ORDERS), default=str)
     assert "prefect.flow_run_id" in commits
     assert secret not in commits
