@@ -35,6 +35,7 @@ from flows.etl.tables import (
 )
 from flows.examples import tables as examples
 from flows.examples.tables import (
+    AWS_EXAMPLE_ORDERS,
     DAILY_ORDER_TOTALS,
 )
 from flows.ml import tables as ml
@@ -96,6 +97,7 @@ def ingested_table(name: str) -> Table:
 
 
 __all__ = [
+    "AWS_EXAMPLE_ORDERS",
     "CATALOG",
     "CATEGORIES",
     "CUSTOMERS",
