@@ -149,6 +149,7 @@ class PlatformStack(TerraformStack):
                     "KMS_KEY_ARN": key.arn,
                     "WORK_POOL": WORK_POOL,
                     "UI_PORT": str(UI_PORT),
+                    "METRIC_NAMESPACE": METRIC_NAMESPACE,
                 },
             ),
         )
@@ -157,7 +158,7 @@ class PlatformStack(TerraformStack):
 
         TerraformOutput(self, "instance_id", value=host.id)
         TerraformOutput(self, "dashboard_name", value=dashboard.dashboard_name)
-        TerraformOutput(self, "failed_runs_alarm", value=alarm.alarm_name)
+        TerraformOutput(self, "failed_runs_alarm_name", value=alarm.alarm_name)
         TerraformOutput(self, "lake_bucket", value=lake.bucket)
         TerraformOutput(self, "log_bucket", value=logs.bucket)
         TerraformOutput(self, "lake_uri", value=f"s3://{lake.bucket}/{LAKE_PREFIX}")

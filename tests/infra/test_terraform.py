@@ -341,6 +341,7 @@ def test_a_dashboard_shows_the_flows_metrics_and_an_alarm_fires_on_a_failed_run(
     assert alarm["threshold"] == 1
     assert alarm["comparison_operator"] == "GreaterThanOrEqualToThreshold"
     assert alarm["treat_missing_data"] == "notBreaching"
+    assert 'METRIC_NAMESPACE="DataLake"' in user_data(stacks[name])  # the worker publishes there
     host = stacks[name]["data"]["aws_iam_policy_document"]["host_policy"]["statement"]
     (metrics,) = [s for s in host if s["sid"] == "PutFlowMetrics"]
     assert metrics["condition"] == [
