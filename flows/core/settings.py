@@ -33,6 +33,8 @@ class LakeSettings(BaseSettings):
     """Region; unset falls back to the AWS chain, then us-east-1."""
     glue_database: str | None = None
     """AWS Glue database the S3 data pipeline registers its tables in; unset = no registration."""
+    cloudwatch_namespace: str | None = None
+    """CloudWatch namespace pipeline health puts its per-run metrics in; unset = not published."""
     batch_rows: int = 250_000
     """Rows per streaming batch: memory is bounded by this, not by input size."""
     merge_rows: int = 1_000_000
