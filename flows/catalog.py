@@ -36,6 +36,7 @@ from flows.etl.tables import (
 )
 from flows.examples import tables as examples
 from flows.examples.tables import (
+    AWS_EXAMPLE_ORDERS,
     EXAMPLE_CUSTOMERS,
     EXAMPLE_DAILY_ORDER_TOTALS,
     EXAMPLE_ORDERS,
@@ -115,6 +116,7 @@ def ingested_table(name: str) -> Table:
 
 
 __all__ = [
+    "AWS_EXAMPLE_ORDERS",
     "CATALOG",
     "CATEGORIES",
     "CUSTOMERS",

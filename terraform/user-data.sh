@@ -14,6 +14,7 @@ AUTH_PARAMETER="@@AUTH_PARAMETER@@"
 KMS_KEY_ARN="@@KMS_KEY_ARN@@"
 WORK_POOL="@@WORK_POOL@@"
 UI_PORT="@@UI_PORT@@"
+METRIC_NAMESPACE="@@METRIC_NAMESPACE@@"
 
 APP_DIR=/opt/datalake
 REPO_DIR="$APP_DIR/repo"
@@ -87,6 +88,7 @@ Environment=PREFECT_HOME=${STATE_DIR}/worker
 Environment=PREFECT_API_URL=http://127.0.0.1:${UI_PORT}/api
 Environment=LAKE_PROJECT_DIR=${REPO_DIR}
 Environment=LAKE_URI=${LAKE_URI}
+Environment=LAKE_CLOUDWATCH_NAMESPACE=${METRIC_NAMESPACE}
 Environment=AWS_REGION=${REGION}
 Environment=AWS_DEFAULT_REGION=${REGION}
 EnvironmentFile=${CONF_DIR}/prefect-auth.env

@@ -136,7 +136,9 @@ def documented_flags(path: Path) -> set[str]:
     usage = [line for line in (ast.get_docstring(ast.parse(path.read_text())) or "").splitlines()
              if f"flows/{relative}" in line]  # fmt: skip
     text = row.split(" | ")[2] + "\n".join(usage)
-    return {flag.replace("[no-]", "") for flag in re.findall(r"--(?:\[no-\])?[a-z][a-z-]*", text)}
+    return {
+        flag.replace("[no-]", "") for flag in re.findall(r"--(?:\[no-\])?[a-z][a-z0-9-]*", text)
+    }
 
 
 @pytest.mark.parametrize("path", FLOW_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")

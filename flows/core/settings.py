@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
     import boto3
+    from prefect_aws import AwsCredentials
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_LAKE_DIR = REPO_ROOT / "lake"
@@ -33,6 +34,8 @@ class LakeSettings(BaseSettings):
     """Region; unset falls back to the AWS chain, then us-east-1."""
     glue_database: str | None = None
     """AWS Glue database the S3 data pipeline registers its tables in; unset = no registration."""
+    cloudwatch_namespace: str | None = None
+    """CloudWatch namespace pipeline health puts its per-run metrics in; unset = not published."""
     batch_rows: int = 250_000
     """Rows per streaming batch: memory is bounded by this, not by input size."""
     merge_rows: int = 1_000_000
@@ -111,6 +114,19 @@ def _cached_session(
         session: boto3.Session = block.get_boto3_session()
         return session
     return boto3.Session(region_name=region)
+
+
+def aws_credentials(settings: LakeSettings) -> AwsCredentials:
+    """The prefect-aws credentials for blocks: the configured block, else the standard AWS chain.
+
+    Endpoints come from the standard variables (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`),
+    which botocore reads per service.
+    """
+    from prefect_aws import AwsCredentials
+
+    if settings.aws_credentials_block:
+        return cast(AwsCredentials, AwsCredentials.load(settings.aws_credentials_block))
+    return AwsCredentials(region_name=settings.aws_region)
 
 
 def s3_storage_options(settings: LakeSettings) -> dict[str, str]:

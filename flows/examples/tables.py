@@ -81,4 +81,27 @@ EXAMPLE_DAILY_ORDER_TOTALS = Table(
 )
 
 
-TABLES: tuple[Table, ...] = (EXAMPLE_ORDERS, EXAMPLE_CUSTOMERS, EXAMPLE_DAILY_ORDER_TOTALS)
+AWS_EXAMPLE_ORDERS = Table(
+    "aws_example_orders",
+    layer="silver",
+    schema=pa.schema(
+        [
+            required("order_id", pa.int64()),
+            required("customer_id", pa.int64()),
+            required("amount", pa.float64()),
+            required("status", pa.string()),
+            required("order_date", pa.date32()),
+        ]
+    ),
+    key=("order_id",),
+    checks=(between("amount", 0, None),),
+    description="Sample orders the AWS integration example lands on S3 and registers in Glue.",
+)
+
+
+TABLES: tuple[Table, ...] = (
+    EXAMPLE_ORDERS,
+    EXAMPLE_CUSTOMERS,
+    EXAMPLE_DAILY_ORDER_TOTALS,
+    AWS_EXAMPLE_ORDERS,
+)

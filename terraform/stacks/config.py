@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 
 PROJECT = "datalake"
+METRIC_NAMESPACE = "DataLake"
+"""CloudWatch namespace of the flows' metrics (the AWS example's default)."""
 WORK_POOL = "lake-process"
 """The work pool every deployment in prefect.yaml targets; the host's worker serves it."""
 AUTH_PARAMETER = "/{project}/{environment}/prefect-api-auth"

@@ -185,6 +185,27 @@ def deploy_statements(
             conditions=tagged,
         ),
         Statement(
+            sid="PlatformDashboards",
+            actions=[
+                "cloudwatch:PutDashboard",
+                "cloudwatch:GetDashboard",
+                "cloudwatch:DeleteDashboards",
+            ],
+            resources=[f"{arn}:cloudwatch::{account}:dashboard/{prefix}-*" for prefix in prefixes],
+        ),
+        Statement(
+            sid="PlatformAlarms",
+            actions=[
+                "cloudwatch:PutMetricAlarm",
+                "cloudwatch:DescribeAlarms",
+                "cloudwatch:DeleteAlarms",
+                "cloudwatch:ListTagsForResource",
+                "cloudwatch:TagResource",
+                "cloudwatch:UntagResource",
+            ],
+            resources=[f"{arn}:cloudwatch:*:{account}:alarm:{prefix}-*" for prefix in prefixes],
+        ),
+        Statement(
             sid="ReadAmiParameter",
             actions=["ssm:GetParameter", "ssm:GetParameters"],
             resources=[f"{arn}:ssm:*::parameter/aws/service/ami-amazon-linux-latest/*"],

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from cdktn import S3Backend, TerraformOutput, TerraformStack, TerraformVariable
+from cdktn_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
+from cdktn_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from cdktn_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktn_provider_aws.data_aws_partition import DataAwsPartition
 from cdktn_provider_aws.data_aws_ssm_parameter import DataAwsSsmParameter
@@ -44,7 +48,7 @@ from cdktn_provider_aws.security_group import SecurityGroup, SecurityGroupEgress
 from constructs import Construct
 
 from stacks import variables
-from stacks.config import PROJECT, WORK_POOL, Environment, SynthInputs
+from stacks.config import METRIC_NAMESPACE, PROJECT, WORK_POOL, Environment, SynthInputs
 from stacks.policies import Condition, Statement, policy_document
 from stacks.user_data import USER_DATA_TEMPLATE, render_user_data
 
@@ -145,11 +149,16 @@ class PlatformStack(TerraformStack):
                     "KMS_KEY_ARN": key.arn,
                     "WORK_POOL": WORK_POOL,
                     "UI_PORT": str(UI_PORT),
+                    "METRIC_NAMESPACE": METRIC_NAMESPACE,
                 },
             ),
         )
 
+        dashboard, alarm = self._monitoring(env, region)
+
         TerraformOutput(self, "instance_id", value=host.id)
+        TerraformOutput(self, "dashboard_name", value=dashboard.dashboard_name)
+        TerraformOutput(self, "failed_runs_alarm_name", value=alarm.alarm_name)
         TerraformOutput(self, "lake_bucket", value=lake.bucket)
         TerraformOutput(self, "log_bucket", value=logs.bucket)
         TerraformOutput(self, "lake_uri", value=f"s3://{lake.bucket}/{LAKE_PREFIX}")
@@ -164,6 +173,59 @@ class PlatformStack(TerraformStack):
                 f"--parameters portNumber={UI_PORT},localPortNumber={UI_PORT}"
             ),
         )
+
+    def _monitoring(
+        self, env: Environment, region: str
+    ) -> tuple[CloudwatchDashboard, CloudwatchMetricAlarm]:
+        """A dashboard of the flows' metrics and an alarm when any run fails."""
+
+        def widget(title: str, metric: str, stat: str, y: int) -> dict[str, object]:
+            search = (
+                f"SEARCH('{{{METRIC_NAMESPACE},Flow}} MetricName=\"{metric}\"', '{stat}', 3600)"
+            )
+            return {
+                "type": "metric",
+                "x": 0,
+                "y": y,
+                "width": 24,
+                "height": 6,
+                "properties": {
+                    "title": title,
+                    "region": region,
+                    "metrics": [[{"expression": search, "id": "m", "label": ""}]],
+                    "view": "timeSeries",
+                },
+            }
+
+        dashboard = CloudwatchDashboard(
+            self,
+            "flows_dashboard",
+            dashboard_name=f"{env.prefix}-flows",
+            dashboard_body=json.dumps(
+                {
+                    "widgets": [
+                        widget("Failed runs per flow", "FailedRuns", "Sum", 0),
+                        widget("Rows processed per flow", "RowsProcessed", "Sum", 6),
+                        widget("Run duration (s) per flow", "DurationSeconds", "Maximum", 12),
+                    ]
+                }
+            ),
+        )
+        alarm = CloudwatchMetricAlarm(
+            self,
+            "failed_runs_alarm",
+            alarm_name=f"{env.prefix}-failed-runs",
+            alarm_description="A flow run failed or crashed (pipeline health's FailedRuns).",
+            namespace=METRIC_NAMESPACE,
+            metric_name="FailedRuns",
+            statistic="Sum",
+            period=3600,
+            evaluation_periods=1,
+            threshold=1,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            treat_missing_data="notBreaching",
+        )
+        return dashboard, alarm
 
     def _lake_key(self, env: Environment, account: str, partition: str) -> KmsKey:
         # In a key policy "*" means this key. The account root may administer and use it, which
@@ -350,6 +412,14 @@ class PlatformStack(TerraformStack):
                         sid="UseLakeKey",
                         actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
                         resources=[key_arn],
+                    ),
+                    Statement(
+                        sid="PutFlowMetrics",
+                        actions=["cloudwatch:PutMetricData"],
+                        resources=["*"],
+                        conditions=[
+                            Condition("StringEquals", "cloudwatch:namespace", [METRIC_NAMESPACE])
+                        ],
                     ),
                     Statement(
                         sid="PrefectApiSecret",

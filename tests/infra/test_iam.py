@@ -14,6 +14,13 @@ RESOURCE_STAR_EXCEPTIONS = {
         "command-status calls support no resource-level permissions in IAM"
     ),
     **{
+        (env, "host_policy", "PutFlowMetrics"): (
+            "cloudwatch:PutMetricData has no resource-level permissions; a condition limits it to"
+            " the project's namespace"
+        )
+        for env in ("dev", "prod")
+    },
+    **{
         (env, "lake_key_policy", "AccountAdministersAndDelegatesToIam"): (
             'in a KMS key policy Resource "*" means the key itself'
         )
@@ -117,6 +124,7 @@ def test_host_role_reaches_only_the_lake_bucket_key_and_its_secret(stacks):
         "ListLakeBucket": ["${aws_s3_bucket.lake.arn}"],
         "ReadWriteLakeObjects": ["${aws_s3_bucket.lake.arn}/lake/*"],
         "UseLakeKey": ["${aws_kms_key.lake_key.arn}"],
+        "PutFlowMetrics": ["*"],
         "PrefectApiSecret": [
             "arn:${data.aws_partition.partition.partition}:ssm:${var.region}:"
             "${data.aws_caller_identity.account.account_id}:parameter/datalake/prod/prefect-api-auth"

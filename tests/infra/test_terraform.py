@@ -321,3 +321,29 @@ def test_work_pool_matches_prefect_yaml():
     declared = yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text())
     pools = {d["work_pool"]["name"] for d in declared["deployments"]}
     assert pools == {WORK_POOL}
+
+
+@pytest.mark.parametrize("name", PLATFORM)
+def test_a_dashboard_shows_the_flows_metrics_and_an_alarm_fires_on_a_failed_run(stacks, name):
+    import json
+
+    dashboard = only(stacks[name], "aws_cloudwatch_dashboard")
+    assert dashboard["dashboard_name"] == f"datalake-{name}-flows"
+    body = json.dumps(json.loads(dashboard["dashboard_body"]))
+    for metric in ("FailedRuns", "RowsProcessed", "DurationSeconds"):
+        assert metric in body
+    alarm = only(stacks[name], "aws_cloudwatch_metric_alarm")
+    assert (alarm["namespace"], alarm["metric_name"], alarm["statistic"]) == (
+        "DataLake",
+        "FailedRuns",
+        "Sum",
+    )
+    assert alarm["threshold"] == 1
+    assert alarm["comparison_operator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["treat_missing_data"] == "notBreaching"
+    assert 'METRIC_NAMESPACE="DataLake"' in user_data(stacks[name])  # the worker publishes there
+    host = stacks[name]["data"]["aws_iam_policy_document"]["host_policy"]["statement"]
+    (metrics,) = [s for s in host if s["sid"] == "PutFlowMetrics"]
+    assert metrics["condition"] == [
+        {"test": "StringEquals", "variable": "cloudwatch:namespace", "values": ["DataLake"]}
+    ]

@@ -17,10 +17,11 @@ from prefect import flow
 from flows import samples
 from flows.catalog import EVENTS, PIPELINE_METRICS
 from flows.core import lake
-from flows.monitoring.health.flow import pipeline_health
+from flows.monitoring.health.flow import pipeline_health, put_cloudwatch_metrics
 from flows.monitoring.health.metrics import (
     UNKNOWN_FLOW,
     RunRecord,
+    cloudwatch_metric_data,
     flow_metrics,
     is_late,
     metric_rows,
@@ -186,3 +187,40 @@ def test_script_runs_on_the_defaults(prefect_api, local_lake):
     done = subprocess.run([sys.executable, str(script), "--hours", "1"], env=env,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_cloudwatch_data_holds_each_run_that_finished_in_the_window_once():
+    runs = [
+        _run("a", "COMPLETED", seconds=30),
+        _run("a", "FAILED", seconds=5),
+        _run("b", "CRASHED", seconds=600),
+        _run("b", "RUNNING", seconds=1),
+        _run("c", "COMPLETED", seconds=1),  # ended before the window
+    ]
+    data = cloudwatch_metric_data(runs, finished_after=T0 + timedelta(seconds=2))
+    failed = {
+        (d["Dimensions"][0]["Value"], d["Value"]) for d in data if d["MetricName"] == "FailedRuns"
+    }
+    assert sorted(failed) == [("a", 0.0), ("a", 1.0), ("b", 1.0)]
+    durations = [d for d in data if d["MetricName"] == "DurationSeconds"]
+    assert [d["Timestamp"] for d in durations] == [
+        T0 + timedelta(seconds=30), T0 + timedelta(seconds=5), T0 + timedelta(seconds=600)
+    ]  # fmt: skip
+
+
+def test_failed_runs_reach_cloudwatch_in_the_namespace(s3_env):
+    import boto3
+
+    namespace = f"Test/{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC).replace(microsecond=0)
+    started = now - timedelta(minutes=5)
+    runs = [RunRecord("f", str(uuid.uuid4()), state, state.title(), started, started, 60.0)
+            for state in ("FAILED", "COMPLETED", "CRASHED")]  # fmt: skip
+    data = cloudwatch_metric_data(runs, finished_after=now - timedelta(hours=1))
+    assert put_cloudwatch_metrics.fn(namespace, data) == 6
+    points = boto3.client("cloudwatch").get_metric_statistics(
+        Namespace=namespace, MetricName="FailedRuns", Dimensions=[{"Name": "Flow", "Value": "f"}],
+        StartTime=now - timedelta(hours=1), EndTime=now + timedelta(minutes=1), Period=3600,
+        Statistics=["Sum", "SampleCount"],
+    )["Datapoints"]  # fmt: skip
+    assert [(p["Sum"], p["SampleCount"]) for p in points] == [(2.0, 3.0)]

@@ -21,11 +21,22 @@ from flows.catalog import PIPELINE_METRICS, physical_tables
 from flows.core import lake
 from flows.core.artifacts import publish_markdown, publish_table
 from flows.core.lineage import current_run
+from flows.core.settings import boto3_session, get_settings
 from flows.core.tasks import EXTERNAL_SOURCE, LAKE_READ, LAKE_WRITE
-from flows.monitoring.health.metrics import RunRecord, flow_metrics, metric_rows, table_writes
+from flows.monitoring.health.metrics import (
+    RunRecord,
+    cloudwatch_metric_data,
+    flow_metrics,
+    metric_rows,
+    table_writes,
+)
 from flows.monitoring.health.report import health_markdown
 
 PAGE = 200
+PUBLISH_WINDOW = timedelta(hours=1)
+"""Runs that finished this long ago or less go to CloudWatch: the deployment runs hourly."""
+PUT_LIMIT = 1000
+"""Datapoints per PutMetricData request (the API's limit)."""
 
 
 @task(**EXTERNAL_SOURCE)
@@ -70,6 +81,15 @@ def record_metrics(rows: list[dict[str, Any]], run_id: str) -> lake.WriteResult:
     return lake.replace_where(PIPELINE_METRICS, data, where={"run_id": run_id})
 
 
+@task(**EXTERNAL_SOURCE, cache_policy=NO_CACHE)
+def put_cloudwatch_metrics(namespace: str, data: list[dict[str, Any]]) -> int:
+    """Put the datapoints in `namespace`, in requests of at most PUT_LIMIT; how many were put."""
+    client = boto3_session(get_settings()).client("cloudwatch")
+    for start in range(0, len(data), PUT_LIMIT):
+        client.put_metric_data(Namespace=namespace, MetricData=data[start : start + PUT_LIMIT])
+    return len(data)
+
+
 @flow(
     name="Pipeline Health",
     description="Runs, success/failure rates, p50/p95 durations and late runs per flow from the"
@@ -99,6 +119,12 @@ def pipeline_health(
     rows = metric_rows(flows, writes, run_id=current_run().id, measured_at=now, window_hours=hours)
     if rows:
         record_metrics(rows, current_run().id)
+    namespace = get_settings().cloudwatch_namespace
+    if namespace:
+        published = put_cloudwatch_metrics(
+            namespace, cloudwatch_metric_data(runs, now - PUBLISH_WINDOW)
+        )
+        logger.info("%d datapoints put in CloudWatch namespace %s", published, namespace)
     publish_table("pipeline-health-flows", flows, description=f"Flow runs, last {hours:g} h")
     publish_markdown(
         "pipeline-health",

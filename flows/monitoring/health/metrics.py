@@ -6,7 +6,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 FINISHED = ("COMPLETED", "FAILED", "CRASHED")
@@ -154,3 +154,29 @@ def metric_rows(
         for metric in ("commits", "rows_written")
     ]
     return rows
+
+
+def cloudwatch_metric_data(
+    runs: Iterable[RunRecord], finished_after: datetime
+) -> list[dict[str, Any]]:
+    """CloudWatch datapoints of the runs that finished after `finished_after`, at their end:
+    `FailedRuns` (1 for a failed or crashed run, else 0) and `DurationSeconds`, per flow.
+
+    Each run is published once when the window is the time since the previous measurement.
+    """
+    data = []
+    for run in runs:
+        if run.state_type not in FINISHED or run.start is None:
+            continue
+        ended = run.start + timedelta(seconds=run.duration_seconds)
+        if ended <= finished_after:
+            continue
+        dimensions = [{"Name": "Flow", "Value": run.flow_name}]
+        failed = run.state_type in ("FAILED", "CRASHED")
+        data += [
+            {"MetricName": "FailedRuns", "Dimensions": dimensions, "Timestamp": ended,
+             "Value": float(failed), "Unit": "Count"},
+            {"MetricName": "DurationSeconds", "Dimensions": dimensions, "Timestamp": ended,
+             "Value": round(run.duration_seconds, 3), "Unit": "Seconds"},
+        ]  # fmt: skip
+    return data

@@ -1,0 +1,1 @@
+"""The AWS integration example: its flow, a local AWS endpoint, and its pure helpers."""
