@@ -36,7 +36,7 @@ from flows.etl.tables import (
 )
 from flows.examples import tables as examples
 from flows.examples.tables import (
-    AWS_EXAMPLE_ORDERS,
+    EXAMPLE_AWS_ORDERS,
     EXAMPLE_CUSTOMERS,
     EXAMPLE_DAILY_ORDER_TOTALS,
     EXAMPLE_ORDERS,
@@ -116,7 +116,6 @@ def ingested_table(name: str) -> Table:
 
 
 __all__ = [
-    "AWS_EXAMPLE_ORDERS",
     "CATALOG",
     "CATEGORIES",
     "CUSTOMERS",
@@ -128,6 +127,7 @@ __all__ = [
     "EVENT_TYPES",
     "EVENT_WINDOW_METRICS",
     "EVENT_WINDOW_TOP_PRODUCTS",
+    "EXAMPLE_AWS_ORDERS",
     "EXAMPLE_CUSTOMERS",
     "EXAMPLE_DAILY_ORDER_TOTALS",
     "EXAMPLE_ORDERS",

@@ -81,8 +81,8 @@ EXAMPLE_DAILY_ORDER_TOTALS = Table(
 )
 
 
-AWS_EXAMPLE_ORDERS = Table(
-    "aws_example_orders",
+EXAMPLE_AWS_ORDERS = Table(
+    "example_aws_orders",
     layer="silver",
     schema=pa.schema(
         [
@@ -103,5 +103,5 @@ TABLES: tuple[Table, ...] = (
     EXAMPLE_ORDERS,
     EXAMPLE_CUSTOMERS,
     EXAMPLE_DAILY_ORDER_TOTALS,
-    AWS_EXAMPLE_ORDERS,
+    EXAMPLE_AWS_ORDERS,
 )

@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from flows import samples
-from flows.catalog import AWS_EXAMPLE_ORDERS
+from flows.catalog import EXAMPLE_AWS_ORDERS
 from flows.core import lake
 from flows.core.errors import ConfigurationError
 from flows.examples.aws_integration import blocks
@@ -34,9 +34,9 @@ SECRET = "s3cr3t-" + uuid.uuid4().hex  # pragma: allowlist secret (a test value)
 
 def test_landed_csv_parses_back_to_the_contract():
     orders = samples.orders(20, seed=1)
-    parsed = parse_orders_csv(orders_csv(orders), AWS_EXAMPLE_ORDERS.schema)
-    assert parsed.schema.names == AWS_EXAMPLE_ORDERS.schema.names
-    assert parsed.schema.types == AWS_EXAMPLE_ORDERS.schema.types
+    parsed = parse_orders_csv(orders_csv(orders), EXAMPLE_AWS_ORDERS.schema)
+    assert parsed.schema.names == EXAMPLE_AWS_ORDERS.schema.names
+    assert parsed.schema.types == EXAMPLE_AWS_ORDERS.schema.types
     assert parsed.column("order_id").to_pylist() == orders.column("order_id").to_pylist()
 
 
@@ -120,13 +120,13 @@ def test_flow_calls_every_service_and_never_shows_the_secret(s3_lake, moto_endpo
     # the file round trip: the landed object is the sample file, byte for byte
     landed = session.client("s3").get_object(Bucket=bucket, Key="landing/aws_example/orders.csv")
     assert landed["Body"].read() == orders_csv(samples.orders(120, seed=3))
-    assert lake.read(AWS_EXAMPLE_ORDERS).height == 120
+    assert lake.read(EXAMPLE_AWS_ORDERS).height == 120
 
     # Glue: a Delta table at the lake table's location
     table = session.client("glue").get_table(
-        DatabaseName=database, Name="silver_aws_example_orders"
+        DatabaseName=database, Name="silver_example_aws_orders"
     )
-    assert table["Table"]["StorageDescriptor"]["Location"] == f"{s3_lake}/silver/aws_example_orders"
+    assert table["Table"]["StorageDescriptor"]["Location"] == f"{s3_lake}/silver/example_aws_orders"
     assert table["Table"]["Parameters"]["table_type"] == "DELTA"
 
     # CloudWatch: one datapoint per metric for this flow

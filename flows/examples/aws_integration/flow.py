@@ -31,7 +31,7 @@ from flows.examples.aws_integration.calls import (
     signature,
 )
 from flows.examples.aws_integration.local_aws import aws_configured, local_aws
-from flows.examples.tables import AWS_EXAMPLE_ORDERS
+from flows.examples.tables import EXAMPLE_AWS_ORDERS
 
 FLOW_NAME = "AWS Integration Example"
 
@@ -61,14 +61,14 @@ def read_secret(secret: AwsSecret) -> SecretStr:
 
 @task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def write_orders(data: bytes) -> lake.WriteResult:
-    schema = AWS_EXAMPLE_ORDERS.schema
+    schema = EXAMPLE_AWS_ORDERS.schema
     assert schema is not None  # declared with a schema in flows/examples/tables.py
-    return lake.merge(AWS_EXAMPLE_ORDERS, parse_orders_csv(data, schema))
+    return lake.merge(EXAMPLE_AWS_ORDERS, parse_orders_csv(data, schema))
 
 
 @task(**EXTERNAL_SOURCE)
 def register_in_glue(database: str) -> list[str]:
-    return glue.register_tables(database, [AWS_EXAMPLE_ORDERS])
+    return glue.register_tables(database, [EXAMPLE_AWS_ORDERS])
 
 
 @task(**EXTERNAL_SOURCE, cache_policy=NO_CACHE)
@@ -107,7 +107,7 @@ def catalog_and_metrics(
 ) -> int:
     """Merge the landed rows into the lake, register the table in Glue, put the run's metrics."""
     written = write_orders(data)
-    location = lake.location(AWS_EXAMPLE_ORDERS)
+    location = lake.location(EXAMPLE_AWS_ORDERS)
     calls.append(Call("s3", "Delta commit", location, f"v{written.version}, {written.rows} rows"))
     if get_settings().is_s3:
         tables = ", ".join(register_in_glue(glue_database))
@@ -177,5 +177,5 @@ def aws_integration_example(
         calls.append(Call("sns", "Publish", topic_name, f"message {message_id}"))
     publish_table("aws-integration-calls", [asdict(c) for c in calls],
                   description=f"Each AWS call of run {run_name} and its result")  # fmt: skip
-    print(f"{len(calls)} AWS calls made; {written} rows in {AWS_EXAMPLE_ORDERS.path}")
+    print(f"{len(calls)} AWS calls made; {written} rows in {EXAMPLE_AWS_ORDERS.path}")
     return {"local": use_local, "bucket": name, "rows": written, "calls": len(calls)}
