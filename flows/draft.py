@@ -9,12 +9,13 @@ suggested. Edit it, paste it into a category's `tables.py`, add it to `TABLES`.
 from __future__ import annotations
 
 import argparse
-import gzip
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from flows.core import storage
 from flows.core.casting import cast_series
@@ -49,18 +50,30 @@ class Column:
 
 
 def sample(path: str, rows: int = SAMPLE_ROWS) -> pl.DataFrame:
-    """The first `rows` rows of a landing file (CSV, JSON lines, Parquet; gzip allowed)."""
-    data = storage.read_bytes(path)
-    name = path.lower().removesuffix(".gz")
-    if path.lower().endswith(".gz"):
-        data = gzip.decompress(data)
-    if name.endswith(".parquet"):
-        return pl.read_parquet(io.BytesIO(data), n_rows=rows)
-    if name.endswith((".jsonl", ".ndjson", ".json")):
-        return pl.read_ndjson(io.BytesIO(data), n_rows=rows, infer_schema_length=rows)
-    return pl.read_csv(
-        io.BytesIO(data), n_rows=rows, infer_schema_length=rows, try_parse_dates=True
-    )
+    """The first `rows` rows of a landing file (CSV, JSON lines, Parquet; gzip allowed), read
+    from the start of the object only: a large delivery is never read whole."""
+    if path.lower().endswith(".parquet"):
+        with storage.open_input_file(path) as handle:
+            parquet = pq.ParquetFile(handle)
+            first = next(parquet.iter_batches(batch_size=rows), None)
+            arrow = pa.Table.from_batches([first]) if first else parquet.schema_arrow.empty_table()
+        frame = pl.from_arrow(arrow)
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+    with storage.open_input_stream(path) as stream:
+        head = first_lines(stream, rows + 1)  # the header and `rows` rows
+    if path.lower().removesuffix(".gz").endswith((".jsonl", ".ndjson", ".json")):
+        return pl.read_ndjson(io.BytesIO(head), infer_schema_length=rows)
+    return pl.read_csv(io.BytesIO(head), infer_schema_length=rows, try_parse_dates=True)
+
+
+def first_lines(stream: pa.NativeFile, count: int, block_bytes: int = 1 << 20) -> bytes:
+    """The first `count` lines of `stream` (all of it if shorter), read block by block."""
+    kept = bytearray()
+    while kept.count(b"\n") < count and (block := stream.read(block_bytes)):
+        kept += block
+    lines = bytes(kept).split(b"\n")
+    return b"\n".join(lines[:count]) if len(lines) > count else bytes(kept)
 
 
 def typed(frame: pl.DataFrame) -> pl.DataFrame:
@@ -175,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     name = args.name or folder.rpartition("/")[2] or file.partition(".")[0]
     try:
         print(declaration(name, typed(sample(args.path, args.rows))))
-    except (LakeError, pl.exceptions.PolarsError, OSError) as error:
+    except (LakeError, pl.exceptions.PolarsError, pa.ArrowException, OSError) as error:
         parser.exit(2, f"cannot draft a contract from {args.path}: {error}\n")
 
 

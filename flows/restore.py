@@ -47,7 +47,7 @@ def restore_table(table: Table, *, to_version: int, by: str, reason: str) -> lak
     if not lake.exists(table):
         raise ConfigurationError(f"{table.path}: no table at {lake.location(table)}")
     erasures = (
-        lake.read(ERASURES, columns=["table", "table_version"])
+        lake.read(ERASURES, columns=["table", "table_version"], where=pl.col("table") == table.path)
         if lake.exists(ERASURES)
         else pl.DataFrame(schema={"table": pl.String, "table_version": pl.Int64})
     )

@@ -12,7 +12,7 @@ import flows.catalog
 from flows.catalog import landing_sources
 from flows.core import lake, storage
 from flows.core.contracts import UTC_MICROS, Table, required
-from flows.draft import declaration, main, sample, typed
+from flows.draft import declaration, first_lines, main, sample, typed
 from flows.etl.s3_pipeline.layers import conform_files, ingest_file
 from flows.etl.s3_pipeline.transforms import landing_files
 
@@ -86,3 +86,8 @@ def test_an_unreadable_file_is_a_clear_error(local_lake, capsys):
         main(["landing/refunds/a.parquet"])
     assert exit_info.value.code == 2
     assert "cannot draft a contract from landing/refunds/a.parquet" in capsys.readouterr().err
+
+
+def test_only_the_first_lines_of_a_delivery_are_read():
+    assert first_lines(pa.BufferReader(b"h\na\nb\nc\n"), 3, block_bytes=2) == b"h\na\nb"
+    assert first_lines(pa.BufferReader(b"h\na"), 3) == b"h\na"

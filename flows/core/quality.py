@@ -194,7 +194,7 @@ def monitor_expectations(table: Table) -> list[gxe.Expectation]:
         for check in table.monitor_checks
         for expectation in (
             table_check_expectations(check)
-            if isinstance(check, Unique | MeanBetween | MedianBetween | Contains)
+            if isinstance(check, TableCheck)
             else check_expectations(check)
         )
     ]
