@@ -10,6 +10,11 @@ METRIC_NAMESPACE = "DataLake"
 """CloudWatch namespace of the flows' metrics (the AWS example's default)."""
 WORK_POOL = "lake-process"
 """The work pool every deployment in prefect.yaml targets; the host's worker serves it."""
+DEPLOY_ROLE = f"{PROJECT}-github-deploy"
+"""The role the deploy workflow assumes (github stack); platform keys name it their admin."""
+BOUNDARY_POLICY = f"{PROJECT}-role-boundary"
+"""Managed policy of the github stack (applied by a person): the permissions boundary every role a
+platform stack creates must carry, and that the deploy role cannot change."""
 AUTH_PARAMETER = "/{project}/{environment}/prefect-api-auth"
 """SSM SecureString with the Prefect API's `user:password`; the host creates it at first boot."""
 
@@ -31,6 +36,11 @@ class Environment:
     def prefix(self) -> str:
         """Name prefix of every resource of this environment; the deploy role is scoped to it."""
         return f"{PROJECT}-{self.name}"
+
+    @property
+    def artifact_bucket_prefix(self) -> str:
+        """Names the release artifacts bucket (`<prefix>-<account>-<region>`)."""
+        return f"{self.prefix}-artifacts"
 
     @property
     def auth_parameter(self) -> str:

@@ -4,19 +4,37 @@ from __future__ import annotations
 
 import json
 
-from cdktn import S3Backend, TerraformOutput, TerraformStack, TerraformVariable
+from cdktn import (
+    Fn,
+    S3Backend,
+    TerraformOutput,
+    TerraformResourceLifecycle,
+    TerraformStack,
+    TerraformVariable,
+)
 from cdktn_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from cdktn_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
+from cdktn_provider_aws.data_aws_availability_zones import (
+    DataAwsAvailabilityZones,
+    DataAwsAvailabilityZonesFilter,
+)
 from cdktn_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktn_provider_aws.data_aws_partition import DataAwsPartition
 from cdktn_provider_aws.data_aws_ssm_parameter import DataAwsSsmParameter
 from cdktn_provider_aws.data_aws_vpc import DataAwsVpc
+from cdktn_provider_aws.dlm_lifecycle_policy import (
+    DlmLifecyclePolicy,
+    DlmLifecyclePolicyPolicyDetails,
+    DlmLifecyclePolicyPolicyDetailsSchedule,
+    DlmLifecyclePolicyPolicyDetailsScheduleCreateRule,
+    DlmLifecyclePolicyPolicyDetailsScheduleRetainRule,
+)
+from cdktn_provider_aws.ebs_volume import EbsVolume
 from cdktn_provider_aws.iam_instance_profile import IamInstanceProfile
 from cdktn_provider_aws.iam_role import IamRole
 from cdktn_provider_aws.iam_role_policy import IamRolePolicy
 from cdktn_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
 from cdktn_provider_aws.instance import Instance, InstanceMetadataOptions, InstanceRootBlockDevice
-from cdktn_provider_aws.kms_alias import KmsAlias
 from cdktn_provider_aws.kms_key import KmsKey
 from cdktn_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
 from cdktn_provider_aws.s3_bucket import S3Bucket
@@ -45,16 +63,30 @@ from cdktn_provider_aws.s3_bucket_versioning import (
     S3BucketVersioningVersioningConfiguration,
 )
 from cdktn_provider_aws.security_group import SecurityGroup, SecurityGroupEgress
+from cdktn_provider_aws.volume_attachment import VolumeAttachment
 from constructs import Construct
 
 from stacks import variables
-from stacks.config import METRIC_NAMESPACE, PROJECT, WORK_POOL, Environment, SynthInputs
+from stacks.config import (
+    BOUNDARY_POLICY,
+    DEPLOY_ROLE,
+    METRIC_NAMESPACE,
+    PROJECT,
+    WORK_POOL,
+    Environment,
+    SynthInputs,
+)
 from stacks.policies import Condition, Statement, policy_document
 from stacks.user_data import USER_DATA_TEMPLATE, render_user_data
 
 AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 LAKE_PREFIX = "lake"
+RELEASES_PREFIX = "releases"
 UI_PORT = 4200
+STATE_DEVICE = "/dev/sdf"
+STATE_VOLUME_GB = 20
+SNAPSHOTS_KEPT = 14
+"""Daily snapshots of the Prefect database volume, kept two weeks."""
 
 
 class PlatformStack(TerraformStack):
@@ -89,14 +121,22 @@ class PlatformStack(TerraformStack):
                 AwsProviderDefaultTags(tags={"Project": PROJECT, "Environment": env.name})
             ],
         )
+        # Tagging a key while creating it needs kms:TagResource on every key of the account,
+        # which would let the deploy role tag (and so claim) any key: the keys stay untagged.
+        untagged = AwsProvider(self, "aws_untagged", alias="untagged", region=region)
         account = DataAwsCallerIdentity(self, "account").account_id
         partition = DataAwsPartition(self, "partition").partition
 
-        key = self._lake_key(env, account, partition)
+        key = self._lake_key(env, account, partition, region, untagged)
         lake = self._bucket(env, "lake", f"{env.prefix}-{account}-{region}")
         logs = self._bucket(env, "logs", f"{env.prefix}-logs-{account}-{region}")
+        artifacts = self._bucket(
+            env, "artifacts", f"{env.artifact_bucket_prefix}-{account}-{region}"
+        )
         self._encrypt(lake, "lake", kms_key_arn=key.arn)
         self._encrypt(logs, "logs", kms_key_arn=None)
+        # The deploy role uploads releases without any right on the lake key: SSE-S3.
+        self._encrypt(artifacts, "artifacts", kms_key_arn=None)
         S3BucketOwnershipControls(
             self,
             "logs_ownership",
@@ -106,6 +146,13 @@ class PlatformStack(TerraformStack):
         S3BucketLoggingA(
             self, "lake_logging", bucket=lake.id, target_bucket=logs.id, target_prefix="s3/"
         )
+        S3BucketLoggingA(
+            self,
+            "artifacts_logging",
+            bucket=artifacts.id,
+            target_bucket=logs.id,
+            target_prefix="s3/artifacts/",
+        )
         self._lifecycle(
             lake,
             "lake",
@@ -114,7 +161,9 @@ class PlatformStack(TerraformStack):
             expire_days=env.landing_expiry_days,
         )
         self._lifecycle(logs, "logs", 30, expire_prefix="", expire_days=365)
+        self._lifecycle(artifacts, "artifacts", 90)
         self._bucket_policy(lake, "lake", extra=())
+        self._bucket_policy(artifacts, "artifacts", extra=())
         self._bucket_policy(
             logs,
             "logs",
@@ -125,18 +174,23 @@ class PlatformStack(TerraformStack):
                     resources=[f"{logs.arn}/s3/*"],
                     principals=[("Service", ["logging.s3.amazonaws.com"])],
                     conditions=[
-                        Condition("ArnLike", "aws:SourceArn", [lake.arn]),
+                        Condition("ArnLike", "aws:SourceArn", [lake.arn, artifacts.arn]),
                         Condition("StringEquals", "aws:SourceAccount", [account]),
                     ],
                 ),
             ),
         )
 
-        profile = self._host_role(env, lake.arn, key.arn, region, account, partition)
+        boundary = f"arn:{partition}:iam::{account}:policy/{BOUNDARY_POLICY}"
+        profile = self._host_role(
+            env, lake.arn, artifacts.arn, key.arn, region, account, partition, boundary
+        )
+        state = self._state_volume(env, key.arn, partition, boundary)
         host = self._host(
             env,
             instance_type=instance_type,
             profile=profile.name,
+            availability_zone=state.availability_zone,
             user_data=render_user_data(
                 USER_DATA_TEMPLATE.read_text(),
                 {
@@ -144,6 +198,8 @@ class PlatformStack(TerraformStack):
                     "REGION": region,
                     "REPOSITORY": repository,
                     "BRANCH": branch,
+                    "RELEASES_URI": f"s3://{artifacts.bucket}/{RELEASES_PREFIX}",
+                    "STATE_VOLUME_ID": state.id,
                     "LAKE_URI": f"s3://{lake.bucket}/{LAKE_PREFIX}",
                     "AUTH_PARAMETER": env.auth_parameter,
                     "KMS_KEY_ARN": key.arn,
@@ -154,6 +210,16 @@ class PlatformStack(TerraformStack):
             ),
         )
 
+        VolumeAttachment(
+            self,
+            "state_attachment",
+            device_name=STATE_DEVICE,
+            volume_id=state.id,
+            instance_id=host.id,
+            # The host stops (PostgreSQL shuts down cleanly) before the volume moves to a new one.
+            stop_instance_before_detaching=True,
+        )
+
         dashboard, alarm = self._monitoring(env, region)
 
         TerraformOutput(self, "instance_id", value=host.id)
@@ -161,6 +227,8 @@ class PlatformStack(TerraformStack):
         TerraformOutput(self, "failed_runs_alarm_name", value=alarm.alarm_name)
         TerraformOutput(self, "lake_bucket", value=lake.bucket)
         TerraformOutput(self, "log_bucket", value=logs.bucket)
+        TerraformOutput(self, "artifact_bucket", value=artifacts.bucket)
+        TerraformOutput(self, "state_volume_id", value=state.id)
         TerraformOutput(self, "lake_uri", value=f"s3://{lake.bucket}/{LAKE_PREFIX}")
         TerraformOutput(self, "kms_key_arn", value=key.arn)
         TerraformOutput(self, "auth_parameter", value=env.auth_parameter)
@@ -227,13 +295,24 @@ class PlatformStack(TerraformStack):
         )
         return dashboard, alarm
 
-    def _lake_key(self, env: Environment, account: str, partition: str) -> KmsKey:
+    def _lake_key(
+        self,
+        env: Environment,
+        account: str,
+        partition: str,
+        region: str,
+        provider: AwsProvider,
+    ) -> KmsKey:
         # In a key policy "*" means this key. The account root may administer and use it, which
-        # delegates the rest to IAM: only the host role's policy grants use of the key.
+        # delegates the rest to IAM: only the host role's policy grants use of the key. The
+        # deploy role administers this key by name here, so its own IAM policy grants no key
+        # administration at all (no path to another key of the account).
         root = f"arn:{partition}:iam::{account}:root"
+        deploy_role = f"arn:{partition}:iam::{account}:role/{DEPLOY_ROLE}"
         key = KmsKey(
             self,
             "lake_key",
+            provider=provider,
             description=f"Encrypts the {env.name} data lake bucket and the Prefect API secret.",
             enable_key_rotation=True,
             deletion_window_in_days=30,
@@ -265,12 +344,119 @@ class PlatformStack(TerraformStack):
                         ],
                         resources=["*"],
                         principals=[("AWS", [root])],
+                    ),
+                    Statement(
+                        sid="DeployRoleAdministersThisKey",
+                        actions=[
+                            "kms:DescribeKey",
+                            "kms:GetKeyPolicy",
+                            "kms:GetKeyRotationStatus",
+                            "kms:ListResourceTags",
+                            "kms:PutKeyPolicy",
+                            "kms:EnableKeyRotation",
+                            "kms:UpdateKeyDescription",
+                            "kms:ScheduleKeyDeletion",
+                        ],
+                        resources=["*"],
+                        principals=[("AWS", [deploy_role])],
+                    ),
+                    Statement(
+                        sid="DeployRoleEncryptsTheStateVolumeThroughEc2",
+                        actions=[
+                            "kms:CreateGrant",
+                            "kms:Decrypt",
+                            "kms:GenerateDataKeyWithoutPlaintext",
+                            "kms:ReEncryptFrom",
+                            "kms:ReEncryptTo",
+                        ],
+                        resources=["*"],
+                        principals=[("AWS", [deploy_role])],
+                        conditions=[
+                            Condition(
+                                "StringEquals", "kms:ViaService", [f"ec2.{region}.amazonaws.com"]
+                            )
+                        ],
+                    ),
+                ],
+            ),
+        )
+        return key
+
+    def _state_volume(
+        self, env: Environment, key_arn: str, partition: str, boundary: str
+    ) -> EbsVolume:
+        """The Prefect database's own encrypted volume, outliving any host, snapshotted daily."""
+        zones = DataAwsAvailabilityZones(
+            self,
+            "zones",
+            state="available",
+            filter=[
+                DataAwsAvailabilityZonesFilter(name="opt-in-status", values=["opt-in-not-required"])
+            ],
+        )
+        snapshot_tag = {"Snapshots": f"{env.prefix}-prefect-state"}
+        volume = EbsVolume(
+            self,
+            "state_volume",
+            availability_zone=Fn.element(zones.names, 0),
+            size=STATE_VOLUME_GB,
+            type="gp3",
+            encrypted=True,
+            kms_key_id=key_arn,
+            tags={"Name": f"{env.prefix}-prefect-state", **snapshot_tag},
+            # Its zone is chosen once; a different first zone later must not recreate it.
+            lifecycle=TerraformResourceLifecycle(ignore_changes=["availability_zone"]),
+        )
+        role = IamRole(
+            self,
+            "snapshot_role",
+            name=f"{env.prefix}-snapshots",
+            description="Data Lifecycle Manager: snapshots of the Prefect database volume.",
+            permissions_boundary=boundary,
+            assume_role_policy=policy_document(
+                self,
+                "snapshot_trust",
+                [
+                    Statement(
+                        sid="DlmAssumesSnapshotRole",
+                        actions=["sts:AssumeRole"],
+                        principals=[("Service", ["dlm.amazonaws.com"])],
                     )
                 ],
             ),
         )
-        KmsAlias(self, "lake_key_alias", name=f"alias/{env.prefix}-lake", target_key_id=key.key_id)
-        return key
+        IamRolePolicyAttachment(
+            self,
+            "snapshot_role_dlm",
+            role=role.name,
+            policy_arn=(
+                f"arn:{partition}:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole"
+            ),
+        )
+        DlmLifecyclePolicy(
+            self,
+            "state_snapshots",
+            description=f"{env.prefix}: daily snapshot of the Prefect database volume",
+            execution_role_arn=role.arn,
+            state="ENABLED",
+            policy_details=DlmLifecyclePolicyPolicyDetails(
+                resource_types=["VOLUME"],
+                target_tags=snapshot_tag,
+                schedule=[
+                    DlmLifecyclePolicyPolicyDetailsSchedule(
+                        name="daily",
+                        create_rule=DlmLifecyclePolicyPolicyDetailsScheduleCreateRule(
+                            interval=24, interval_unit="HOURS", times=["03:00"]
+                        ),
+                        retain_rule=DlmLifecyclePolicyPolicyDetailsScheduleRetainRule(
+                            count=SNAPSHOTS_KEPT
+                        ),
+                        copy_tags=True,
+                    )
+                ],
+            ),
+        )
+        return volume
 
     def _bucket(self, env: Environment, id_: str, name: str) -> S3Bucket:
         bucket = S3Bucket(self, id_, bucket=name, force_destroy=False)
@@ -314,11 +500,24 @@ class PlatformStack(TerraformStack):
         id_: str,
         noncurrent_days: int,
         *,
-        expire_prefix: str,
-        expire_days: int,
+        expire_prefix: str | None = None,
+        expire_days: int = 0,
     ) -> None:
         abort = S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(
             days_after_initiation=7
+        )
+        expire = (
+            [
+                S3BucketLifecycleConfigurationRule(
+                    id="expire-landing" if expire_prefix else "expire-logs",
+                    status="Enabled",
+                    filter=[S3BucketLifecycleConfigurationRuleFilter(prefix=expire_prefix)],
+                    expiration=[S3BucketLifecycleConfigurationRuleExpiration(days=expire_days)],
+                    abort_incomplete_multipart_upload=[abort],
+                )
+            ]
+            if expire_prefix is not None
+            else []
         )
         S3BucketLifecycleConfiguration(
             self,
@@ -336,13 +535,7 @@ class PlatformStack(TerraformStack):
                     ],
                     abort_incomplete_multipart_upload=[abort],
                 ),
-                S3BucketLifecycleConfigurationRule(
-                    id="expire-landing" if expire_prefix else "expire-logs",
-                    status="Enabled",
-                    filter=[S3BucketLifecycleConfigurationRuleFilter(prefix=expire_prefix)],
-                    expiration=[S3BucketLifecycleConfigurationRuleExpiration(days=expire_days)],
-                    abort_incomplete_multipart_upload=[abort],
-                ),
+                *expire,
             ],
         )
 
@@ -366,15 +559,18 @@ class PlatformStack(TerraformStack):
         self,
         env: Environment,
         lake_arn: str,
+        artifacts_arn: str,
         key_arn: str,
         region: str,
         account: str,
         partition: str,
+        boundary: str,
     ) -> IamInstanceProfile:
         role = IamRole(
             self,
             "host_role",
             name=f"{env.prefix}-host",
+            permissions_boundary=boundary,
             description="The Prefect host: the lake bucket and key, its API secret, SSM core.",
             assume_role_policy=policy_document(
                 self,
@@ -422,6 +618,11 @@ class PlatformStack(TerraformStack):
                         ],
                     ),
                     Statement(
+                        sid="ReadReleases",
+                        actions=["s3:GetObject"],
+                        resources=[f"{artifacts_arn}/{RELEASES_PREFIX}/*"],
+                    ),
+                    Statement(
                         sid="PrefectApiSecret",
                         actions=["ssm:GetParameter", "ssm:PutParameter"],
                         resources=[parameter_arn],
@@ -438,7 +639,13 @@ class PlatformStack(TerraformStack):
         return IamInstanceProfile(self, "host_profile", name=f"{env.prefix}-host", role=role.name)
 
     def _host(
-        self, env: Environment, *, instance_type: str, profile: str, user_data: str
+        self,
+        env: Environment,
+        *,
+        instance_type: str,
+        profile: str,
+        availability_zone: str,
+        user_data: str,
     ) -> Instance:
         vpc = DataAwsVpc(self, "default_vpc", default=True)
         group = SecurityGroup(
@@ -463,6 +670,7 @@ class PlatformStack(TerraformStack):
             "host",
             ami=ami.value,
             instance_type=instance_type,
+            availability_zone=availability_zone,
             iam_instance_profile=profile,
             vpc_security_group_ids=[group.id],
             associate_public_ip_address=True,
@@ -475,6 +683,9 @@ class PlatformStack(TerraformStack):
                 encrypted=True, volume_type="gp3", volume_size=30, delete_on_termination=True
             ),
             user_data=user_data,
-            user_data_replace_on_change=True,
+            # A push never replaces the host: the AMI found at creation and the first-boot script
+            # stay until `make host-upgrade` replaces it on purpose (terraform/README.md).
+            user_data_replace_on_change=False,
+            lifecycle=TerraformResourceLifecycle(ignore_changes=["ami", "user_data"]),
             tags={"Name": f"{env.prefix}-prefect"},
         )

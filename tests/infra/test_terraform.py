@@ -132,10 +132,9 @@ def test_repository_and_branch_reject_wildcards(stacks, name, pattern, good, bad
 def test_environments_do_not_share_names(stacks):
     def names(stack):
         return {
-            only(stack, "aws_iam_role")["name"],
+            *(role["name"] for role in resources(stack, "aws_iam_role").values()),
             only(stack, "aws_security_group")["name"],
-            only(stack, "aws_kms_alias")["name"],
-            resources(stack, "aws_s3_bucket")["lake"]["bucket"],
+            *(bucket["bucket"] for bucket in resources(stack, "aws_s3_bucket").values()),
         }
 
     assert names(stacks["dev"]).isdisjoint(names(stacks["prod"]))
@@ -150,7 +149,7 @@ def test_lake_bucket_is_versioned_private_and_encrypted_with_a_rotating_key(stac
     lake = resources(stack, "aws_s3_bucket")["lake"]
     assert lake["bucket"].startswith(f"datalake-{name}-")
     assert lake["force_destroy"] is False
-    for bucket in ("lake", "logs"):
+    for bucket in ("lake", "logs", "artifacts"):
         versioning = resources(stack, "aws_s3_bucket_versioning")[f"{bucket}_versioning"]
         assert versioning["versioning_configuration"]["status"] == "Enabled"
         block = resources(stack, "aws_s3_bucket_public_access_block")[f"{bucket}_public_access"]
@@ -178,7 +177,7 @@ def test_lake_bucket_is_versioned_private_and_encrypted_with_a_rotating_key(stac
 @pytest.mark.parametrize("name", PLATFORM)
 def test_bucket_policies_deny_requests_without_tls(stacks, name):
     documents = stacks[name]["data"]["aws_iam_policy_document"]
-    for bucket in ("lake", "logs"):
+    for bucket in ("lake", "logs", "artifacts"):
         policy = resources(stacks[name], "aws_s3_bucket_policy")[f"{bucket}_policy"]
         assert policy["policy"] == f"${{data.aws_iam_policy_document.{bucket}_bucket_policy.json}}"
         deny = documents[f"{bucket}_bucket_policy"]["statement"][0]
@@ -208,10 +207,19 @@ def test_lake_lifecycle_expires_landing_files_and_old_versions(stacks):
     assert all(rule["abort_incomplete_multipart_upload"] for rule in rules.values())
 
 
-def test_lake_access_is_logged_to_the_log_bucket(stacks):
-    logging = only(stacks["dev"], "aws_s3_bucket_logging")
-    assert logging["bucket"] == "${aws_s3_bucket.lake.id}"
-    assert logging["target_bucket"] == "${aws_s3_bucket.logs.id}"
+def test_lake_and_release_access_is_logged_to_the_log_bucket(stacks):
+    loggings = resources(stacks["dev"], "aws_s3_bucket_logging")
+    for bucket in ("lake", "artifacts"):
+        logging = loggings[f"{bucket}_logging"]
+        assert logging["bucket"] == f"${{aws_s3_bucket.{bucket}.id}}"
+        assert logging["target_bucket"] == "${aws_s3_bucket.logs.id}"
+    (delivery,) = [
+        s
+        for s in stacks["dev"]["data"]["aws_iam_policy_document"]["logs_bucket_policy"]["statement"]
+        if s["sid"] == "S3ServerAccessLogs"
+    ]
+    (source,) = [c for c in delivery["condition"] if c["variable"] == "aws:SourceArn"]
+    assert source["values"] == ["${aws_s3_bucket.lake.arn}", "${aws_s3_bucket.artifacts.arn}"]
 
 
 # --- the host -------------------------------------------------------------------------------
@@ -248,13 +256,13 @@ def test_host_security_group_has_no_inbound_rules_and_only_https_out(stacks):
 
 def test_host_role_is_for_ec2_with_ssm_core_and_an_instance_profile(stacks):
     stack = stacks["dev"]
-    role = only(stack, "aws_iam_role")
+    role = resources(stack, "aws_iam_role")["host_role"]
     assert role["name"] == "datalake-dev-host"
     (trust,) = stack["data"]["aws_iam_policy_document"]["host_trust"]["statement"]
     assert trust["principals"] == [{"type": "Service", "identifiers": ["ec2.amazonaws.com"]}]
-    assert only(stack, "aws_iam_role_policy_attachment")["policy_arn"].endswith(
-        ":iam::aws:policy/AmazonSSMManagedInstanceCore"
-    )
+    attached = resources(stack, "aws_iam_role_policy_attachment")["host_ssm_core"]
+    assert attached["role"] == "${aws_iam_role.host_role.name}"
+    assert attached["policy_arn"].endswith(":iam::aws:policy/AmazonSSMManagedInstanceCore")
     assert only(stack, "aws_iam_instance_profile")["role"] == "${aws_iam_role.host_role.name}"
 
 
@@ -302,7 +310,6 @@ def test_user_data_units_configure_prefect_through_environment_lines(stacks):
     assert "EnvironmentFile=${CONF_DIR}/prefect-auth.env" in server
     assert "prefect config set" not in script
     assert 'WORK_POOL="lake-process"' in script
-    assert '"$REPO_DIR/deploy/ec2-deploy.sh"' in script
 
 
 def test_user_data_holds_no_secret_only_the_parameter_name(stacks):
@@ -347,3 +354,84 @@ def test_a_dashboard_shows_the_flows_metrics_and_an_alarm_fires_on_a_failed_run(
     assert metrics["condition"] == [
         {"test": "StringEquals", "variable": "cloudwatch:namespace", "values": ["DataLake"]}
     ]
+
+
+# --- host lifetime and durable state ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", PLATFORM)
+def test_no_change_to_the_ami_or_the_user_data_replaces_the_host(stacks, name):
+    host = only(stacks[name], "aws_instance")
+    assert host["user_data_replace_on_change"] is False
+    assert set(host["lifecycle"]["ignore_changes"]) == {"ami", "user_data"}
+
+
+@pytest.mark.parametrize("name", PLATFORM)
+def test_prefect_state_lives_on_its_own_encrypted_volume_with_daily_snapshots(stacks, name):
+    stack = stacks[name]
+    host = only(stack, "aws_instance")
+    assert host["root_block_device"]["delete_on_termination"] is True  # nothing lives there
+    volume = only(stack, "aws_ebs_volume")
+    assert volume["encrypted"] is True
+    assert volume["kms_key_id"] == "${aws_kms_key.lake_key.arn}"
+    assert volume["lifecycle"]["ignore_changes"] == ["availability_zone"]
+    assert host["availability_zone"] == "${aws_ebs_volume.state_volume.availability_zone}"
+    attachment = only(stack, "aws_volume_attachment")
+    assert attachment["volume_id"] == "${aws_ebs_volume.state_volume.id}"
+    assert attachment["instance_id"] == "${aws_instance.host.id}"
+    assert attachment["stop_instance_before_detaching"] is True
+
+    policy = only(stack, "aws_dlm_lifecycle_policy")
+    assert policy["state"] == "ENABLED"
+    assert policy["execution_role_arn"] == "${aws_iam_role.snapshot_role.arn}"
+    details = policy["policy_details"]
+    assert details["resource_types"] == ["VOLUME"]
+    assert details["target_tags"] == {"Snapshots": f"datalake-{name}-prefect-state"}
+    assert volume["tags"]["Snapshots"] == f"datalake-{name}-prefect-state"
+    (schedule,) = details["schedule"]
+    assert schedule["create_rule"] == {"interval": 24, "interval_unit": "HOURS", "times": ["03:00"]}
+    assert schedule["retain_rule"] == {"count": 14}
+
+
+def test_the_server_uses_postgresql_on_the_state_volume_not_sqlite(stacks):
+    script = as_shell(user_data(stacks["prod"]))
+    assert 'STATE_VOLUME_ID="tf-value"' in script
+    assert "PGDATA_MOUNT=/var/lib/pgsql" in script
+    server = script[
+        script.index("prefect-server.service <<UNIT") : script.index(
+            "prefect-worker.service <<UNIT"
+        )
+    ]
+    assert "Environment=PREFECT_API_DATABASE_CONNECTION_URL=${DATABASE_URL}" in server
+    assert "Requires=postgresql.service" in server
+    assert 'DATABASE_URL="postgresql+asyncpg://prefect@/prefect?host=/run/postgresql"' in script
+    assert "sqlite" not in script.lower()
+    assert 'blkid "$device" >/dev/null || mkfs.xfs' in script  # never formats a used volume
+
+
+def test_first_boot_retries_transient_errors_and_creates_the_secret_only_when_missing(stacks):
+    script = as_shell(user_data(stacks["dev"]))
+    lookup = script[script.index("read_auth() {") :]
+    assert "grep -q ParameterNotFound" in lookup
+    assert lookup.index("grep -q ParameterNotFound") < lookup.index("aws ssm put-parameter")
+    assert "retry dnf install" in script
+
+
+def test_a_new_host_installs_the_current_release_from_the_artifacts_bucket(stacks):
+    script = as_shell(user_data(stacks["dev"]))
+    assert 'RELEASES_URI="s3://tf-value/releases"' in script
+    assert '"${RELEASES_URI}/current"' in script
+    assert "git clone" not in script
+    assert "github.com" not in script
+
+
+@pytest.mark.parametrize("name", PLATFORM)
+def test_release_artifacts_bucket_is_versioned_encrypted_private_and_an_output(stacks, name):
+    stack = stacks[name]
+    bucket = resources(stack, "aws_s3_bucket")["artifacts"]
+    assert bucket["bucket"].startswith(f"datalake-{name}-artifacts-")
+    (rule,) = resources(stack, "aws_s3_bucket_server_side_encryption_configuration")[
+        "artifacts_encryption"
+    ]["rule"]
+    assert rule["apply_server_side_encryption_by_default"]["sse_algorithm"] == "AES256"
+    assert stack["output"]["artifact_bucket"]["value"] == "${aws_s3_bucket.artifacts.bucket}"
