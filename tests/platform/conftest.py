@@ -143,12 +143,12 @@ class Platform:
         return found
 
 
-@pytest.fixture(scope="session")
-def platform_database(postgres_dsn: str) -> Iterator[str]:
-    """A fresh database on the real PostgreSQL server, as an asyncpg URL for Prefect."""
+@contextlib.contextmanager
+def fresh_database(postgres_dsn: str, prefix: str) -> Iterator[str]:
+    """A new database on the real PostgreSQL server, as an asyncpg URL for Prefect; dropped after."""
     import psycopg
 
-    name = f"prefect_platform_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(postgres_dsn, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     dsn = urlparse(postgres_dsn)
@@ -161,17 +161,21 @@ def platform_database(postgres_dsn: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def platform_server(
-    platform_database: str, tmp_path_factory: pytest.TempPathFactory
+def platform_database(postgres_dsn: str) -> Iterator[str]:
+    with fresh_database(postgres_dsn, "prefect_platform") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def running_server(
+    home: Path, database_url: str, auth_string: str, port: int
 ) -> Iterator[Platform]:
-    """docker/bin/prefect-server.sh on PostgreSQL with basic auth, on a free port."""
-    home = tmp_path_factory.mktemp("platform")
-    port = free_port()
-    auth_string = f"admin:{secrets.token_hex(12)}"
+    """docker/bin/prefect-server.sh on `database_url` with basic auth; stopped on exit."""
+    home.mkdir(parents=True, exist_ok=True)
     env = {
         **clean_environment(),
         "PREFECT_HOME": str(home / "server"),
-        "PREFECT_API_DATABASE_CONNECTION_URL": platform_database,
+        "PREFECT_API_DATABASE_CONNECTION_URL": database_url,
         "PREFECT_SERVER_API_AUTH_STRING": auth_string,
         "PREFECT_SERVER_API_HOST": "127.0.0.1",
         "PREFECT_SERVER_API_PORT": str(port),
@@ -196,6 +200,17 @@ def platform_server(
     finally:
         stop_tree(process)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def platform_server(
+    platform_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Platform]:
+    """docker/bin/prefect-server.sh on PostgreSQL with basic auth, on a free port."""
+    home = tmp_path_factory.mktemp("platform")
+    auth_string = f"admin:{secrets.token_hex(12)}"
+    with running_server(home, platform_database, auth_string, free_port()) as platform:
+        yield platform
 
 
 def s3_lake_environment(moto_endpoint: str, prefix: str) -> dict[str, str]:
