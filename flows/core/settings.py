@@ -51,6 +51,8 @@ class LakeSettings(BaseSettings):
     """Slack incoming webhook `make alerts` stores in the alert notification block (a secret)."""
     alert_webhook_url: SecretStr | None = None
     """Any HTTPS endpoint taking a JSON POST {subject, body}; used when no Slack webhook is set."""
+    project_dir: Path = REPO_ROOT
+    """The project's files (prefect.yaml, flows/; a release's REVISION); workers set it."""
     sample_data: SampleData = "auto"
     """Whether a flow may fill a missing input table with sample data: `auto` means on for a
     lake on a local folder (the zero-config run) and off on S3; never into a table that exists."""

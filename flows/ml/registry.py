@@ -21,9 +21,11 @@ from flows.catalog import CATALOG, MODEL_REGISTRY
 from flows.core import lake, storage
 from flows.core.contracts import Layer, Table
 from flows.core.errors import ConfigurationError
-from flows.core.settings import REPO_ROOT
+from flows.core.settings import get_settings
 
 MODEL_FILE = "model.pkl"
+REVISION_FILE = "REVISION"
+"""Written into a release by deploy/build-release.sh: the commit it was built from."""
 T = TypeVar("T")
 MOVED_MODULES = {"flows.ml._modeling": "flows.ml.modeling"}
 """Where classes pickled into saved models live now, so that models saved before a move load."""
@@ -135,11 +137,16 @@ def production_row(rows: pl.DataFrame) -> dict[str, Any] | None:
 
 
 def code_version() -> str:
-    """The git commit of the checkout, else the installed package version."""
+    """The release's commit (its REVISION file), else the checkout's, else the package version."""
+    project = get_settings().project_dir
+    revision = project / REVISION_FILE
+    if revision.is_file():
+        return f"git:{revision.read_text().strip()}"
     try:
         sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=REPO_ROOT,
+            # The checkout may belong to another user (root on the host): trust it by name.
+            ["git", "-c", f"safe.directory={project}", "rev-parse", "HEAD"],
+            cwd=project,
             capture_output=True,
             text=True,
             check=True,
