@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from cdktn import (
-    Fn,
     S3Backend,
     TerraformOutput,
     TerraformResourceLifecycle,
@@ -14,10 +13,6 @@ from cdktn import (
 )
 from cdktn_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from cdktn_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
-from cdktn_provider_aws.data_aws_availability_zones import (
-    DataAwsAvailabilityZones,
-    DataAwsAvailabilityZonesFilter,
-)
 from cdktn_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktn_provider_aws.data_aws_partition import DataAwsPartition
 from cdktn_provider_aws.data_aws_ssm_parameter import DataAwsSsmParameter
@@ -185,7 +180,7 @@ class PlatformStack(TerraformStack):
         profile = self._host_role(
             env, lake.arn, artifacts.arn, key.arn, region, account, partition, boundary
         )
-        state = self._state_volume(env, key.arn, partition, boundary)
+        state = self._state_volume(env, region, key.arn, partition, boundary)
         host = self._host(
             env,
             instance_type=instance_type,
@@ -383,28 +378,21 @@ class PlatformStack(TerraformStack):
         return key
 
     def _state_volume(
-        self, env: Environment, key_arn: str, partition: str, boundary: str
+        self, env: Environment, region: str, key_arn: str, partition: str, boundary: str
     ) -> EbsVolume:
         """The Prefect database's own encrypted volume, outliving any host, snapshotted daily."""
-        zones = DataAwsAvailabilityZones(
-            self,
-            "zones",
-            state="available",
-            filter=[
-                DataAwsAvailabilityZonesFilter(name="opt-in-status", values=["opt-in-not-required"])
-            ],
-        )
         snapshot_tag = {"Snapshots": f"{env.prefix}-prefect-state"}
         volume = EbsVolume(
             self,
             "state_volume",
-            availability_zone=Fn.element(zones.names, 0),
+            # The region's "a" zone: every region has one; the host follows the volume there.
+            availability_zone=f"{region}a",
             size=STATE_VOLUME_GB,
             type="gp3",
             encrypted=True,
             kms_key_id=key_arn,
             tags={"Name": f"{env.prefix}-prefect-state", **snapshot_tag},
-            # Its zone is chosen once; a different first zone later must not recreate it.
+            # Never recreated (empty) for a zone change: it stays where it was made.
             lifecycle=TerraformResourceLifecycle(ignore_changes=["availability_zone"]),
         )
         role = IamRole(

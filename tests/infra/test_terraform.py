@@ -374,6 +374,7 @@ def test_prefect_state_lives_on_its_own_encrypted_volume_with_daily_snapshots(st
     volume = only(stack, "aws_ebs_volume")
     assert volume["encrypted"] is True
     assert volume["kms_key_id"] == "${aws_kms_key.lake_key.arn}"
+    assert volume["availability_zone"] == "${var.region}a"
     assert volume["lifecycle"]["ignore_changes"] == ["availability_zone"]
     assert host["availability_zone"] == "${aws_ebs_volume.state_volume.availability_zone}"
     attachment = only(stack, "aws_volume_attachment")
