@@ -99,6 +99,15 @@ $(CHECKOV): terraform/checkov.lock
 synth: $(STAMP) ## synthesize terraform/cdktf.out (set TF_STATE_BUCKET; see terraform/README.md)
 	cd terraform && ../$(BIN)/python main.py
 
+# Host upgrade (terraform/README.md): a push never replaces the host; this does, on purpose. The
+# new host boots the newest Amazon Linux 2023 AMI, gets the same state volume (PostgreSQL: every
+# run, deployment and schedule) and installs the release deployed last.
+STACK ?= dev
+.PHONY: host-upgrade
+host-upgrade: synth ## replace the EC2 host of STACK (dev|prod) with one on the newest AMI; keeps all state
+	cd terraform/cdktf.out/stacks/$(STACK) && terraform init -input=false && \
+	  terraform apply -input=false -replace=aws_instance.host
+
 checkov: export TF_STATE_BUCKET ?= scan-only-no-state
 checkov: synth $(CHECKOV) ## synth, then checkov on the stacks (skips and reasons: .checkov.yaml)
 	BC_SKIP_MAPPING=TRUE $(CHECKOV) --config-file .checkov.yaml -d terraform/cdktf.out/stacks

@@ -157,8 +157,8 @@ UNIT
 
 # Releases and venv belong to root: the services can run them but not change them.
 [ -x "$VENV/bin/python" ] || python3.11 -m venv "$VENV"
-printf 'DEPLOY_RELEASES_URI=%s\nDEPLOY_DATABASE_URL=%s\n' "$RELEASES_URI" "$DATABASE_URL" \
-  >"$CONF_DIR/deploy.env"
+printf 'DEPLOY_RELEASES_URI=%s\nDEPLOY_DATABASE_URL=%s\nAWS_DEFAULT_REGION=%s\n' \
+  "$RELEASES_URI" "$DATABASE_URL" "$REGION" >"$CONF_DIR/deploy.env"
 systemctl daemon-reload
 systemctl enable prefect-server.service prefect-worker.service
 

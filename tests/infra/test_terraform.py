@@ -436,3 +436,10 @@ def test_release_artifacts_bucket_is_versioned_encrypted_private_and_an_output(s
     ]["rule"]
     assert rule["apply_server_side_encryption_by_default"]["sse_algorithm"] == "AES256"
     assert stack["output"]["artifact_bucket"]["value"] == "${aws_s3_bucket.artifacts.bucket}"
+
+
+def test_the_host_upgrade_is_an_explicit_make_target_that_replaces_only_the_instance():
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    recipe = makefile[makefile.index("host-upgrade: synth") :].split("\n\n")[0]
+    assert "terraform apply -input=false -replace=aws_instance.host" in recipe
+    assert "cdktf.out/stacks/$(STACK)" in recipe

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -47,14 +48,16 @@ def load(name: str) -> dict:
     return yaml.safe_load((REPO_ROOT / ".github" / "workflows" / name).read_text())
 
 
-def test_every_job_has_a_timeout_and_every_action_a_pinned_version():
+def test_every_job_has_a_timeout_and_every_action_pinned_by_commit_with_its_version():
+    lines = "\n".join(path.read_text() for path in WORKFLOWS).splitlines()
     for path in WORKFLOWS:
         for job_name, job in yaml.safe_load(path.read_text())["jobs"].items():
             assert job.get("timeout-minutes"), f"{path.name}:{job_name} has no timeout"
             for step in job["steps"]:
                 if "uses" in step:
-                    assert "@" in step["uses"], step["uses"]
-                    assert not step["uses"].endswith(("@main", "@master")), step["uses"]
+                    assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", step["uses"]), step["uses"]
+                    for line in (line for line in lines if f"uses: {step['uses']}" in line):
+                        assert re.search(r"# v\d+\.\d+\.\d+", line), line  # the tag, for updates
 
 
 def test_ci_runs_the_makefile_targets_a_person_runs():
@@ -73,7 +76,10 @@ def test_deploy_runs_after_ci_on_main_one_at_a_time_with_oidc():
         "types": ["completed"],
         "branches": ["main"],
     }
-    assert workflow["concurrency"] == {"group": "deploy", "cancel-in-progress": False}
+    assert workflow["concurrency"] == {
+        "group": "deploy-${{ inputs.environment || vars.DEPLOY_ENVIRONMENT || 'dev' }}",
+        "cancel-in-progress": False,
+    }
     assert workflow["permissions"]["id-token"] == "write"
     (job,) = workflow["jobs"].values()
     assert "conclusion == 'success'" in job["if"]
@@ -86,5 +92,26 @@ def test_deploy_runs_after_ci_on_main_one_at_a_time_with_oidc():
     assert "make synth" in script
     assert "terraform apply -input=false -auto-approve" in script
     assert "aws ssm send-command" in script
-    assert "/opt/datalake/repo/deploy/ec2-deploy.sh" in script
     assert 'if [ "$status" != "Success" ]' in script
+
+
+def test_deploy_ships_a_release_and_the_host_runs_that_release_s_own_deploy_script():
+    (job,) = load("deploy.yml")["jobs"].values()
+    script = "\n".join(step.get("run", "") for step in job["steps"])
+    build = script.index('deploy/build-release.sh "$COMMIT"')
+    upload = script.index('"s3://${ARTIFACT_BUCKET}/releases/${COMMIT}.tar.gz"')
+    send = script.index("aws ssm send-command")
+    assert build < upload < send
+    # The SSM command unpacks the new release's deploy script and runs it: no git on the host.
+    assert "-O deploy/ec2-deploy.sh" in script
+    assert "/opt/datalake/repo" not in script
+    assert "git " not in script.split("aws ssm send-command")[0].split("parameters=")[1]
+    # Only after a successful deploy does a new host's first boot pick this release.
+    assert script.index("releases/current") > script.index('if [ "$status" != "Success" ]')
+
+
+def test_ssm_polling_survives_a_failed_api_call():
+    (job,) = load("deploy.yml")["jobs"].values()
+    script = "\n".join(step.get("run", "") for step in job["steps"])
+    assert "--output text 2>/dev/null ||\n    echo Unknown)" in script
+    assert "--query Status --output text 2>/dev/null || echo Pending)" in script
