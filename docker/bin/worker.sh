@@ -9,5 +9,5 @@ set -euo pipefail
 : "${LAKE_PROJECT_DIR:?set it to the folder that holds prefect.yaml and flows/}"
 pool=lake-process
 
-prefect work-pool create "$pool" --type process --overwrite
+"$(dirname "$0")/work-pool.sh" "$pool"
 exec prefect worker start --pool "$pool" --type process --with-healthcheck
