@@ -88,3 +88,16 @@ def test_deploy_runs_after_ci_on_main_one_at_a_time_with_oidc():
     assert "aws ssm send-command" in script
     assert "/opt/datalake/repo/deploy/ec2-deploy.sh" in script
     assert 'if [ "$status" != "Success" ]' in script
+
+
+def test_ci_runs_the_platform_script_with_docker_and_keeps_the_logs_of_a_failure():
+    job = load("ci.yml")["jobs"]["docker"]
+    runs = [step.get("run", "") for step in job["steps"]]
+    assert "docker/test-prefect.sh" in runs
+    assert any("docker compose version" in run for run in runs)
+    (logs,) = [step for step in job["steps"] if " logs " in step.get("run", "")]
+    (upload,) = [s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact")]
+    assert logs["if"] == upload["if"] == "failure()"
+    assert upload["with"]["path"] in logs["run"]
+    (stop,) = [step for step in job["steps"] if step.get("run") == "make reset"]
+    assert stop["if"] == "always()"
