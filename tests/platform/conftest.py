@@ -28,6 +28,9 @@ import pytest
 import yaml
 
 from flows import samples
+from flows.catalog import EXAMPLE_CUSTOMERS, EXAMPLE_DAILY_ORDER_TOTALS, EXAMPLE_ORDERS
+from flows.core import lake
+from flows.core.contracts import Table
 from flows.examples.basic_etl_pipeline import basic_etl_pipeline
 from tests.conftest import MOTO_CREDENTIALS, free_port, wait_for_http
 
@@ -44,6 +47,7 @@ def declared(entrypoint: str) -> dict[str, Any]:
 
 
 BASIC_ETL = declared("flows/examples/basic_etl_pipeline.py:basic_etl_pipeline")
+EXAMPLE_DATA = declared("flows/examples/example_data_pipeline.py:example_data_pipeline")
 
 
 def sample_orders(**parameters: Any) -> list[dict[str, Any]]:
@@ -51,6 +55,36 @@ def sample_orders(**parameters: Any) -> list[dict[str, Any]]:
     defaults = inspect.signature(basic_etl_pipeline.fn).parameters
     rows, seed = (parameters.get(name, defaults[name].default) for name in ("rows", "seed"))
     return samples.order_records(rows, seed=seed)
+
+
+def last_commit_run(table: Table) -> str:
+    """The flow run that made the table's newest commit."""
+    (commit,) = lake.history(table, limit=1)
+    return str(commit["prefect.flow_run_id"])
+
+
+def check_example_tables(
+    lake_env: dict[str, str], basic_id: str, example_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The example deployments' runs wrote their Delta tables, with the rows their parameters give."""
+    for name, value in lake_env.items():
+        monkeypatch.setenv(name, value)
+    assert lake.location(EXAMPLE_CUSTOMERS).startswith(lake_env["LAKE_URI"])
+    for table in (
+        EXAMPLE_ORDERS.bronze,
+        EXAMPLE_ORDERS,
+        EXAMPLE_ORDERS.quarantine,
+        EXAMPLE_DAILY_ORDER_TOTALS,
+    ):
+        assert lake.exists(table), f"{table.path} is missing from {lake_env['LAKE_URI']}"
+        assert last_commit_run(table) == basic_id
+    assert last_commit_run(EXAMPLE_CUSTOMERS) == example_id
+    assert lake.read(EXAMPLE_CUSTOMERS).height == EXAMPLE_DATA["parameters"]["rows"]
+    assert lake.read(EXAMPLE_ORDERS.bronze).height == len(sample_orders(**BASIC_ETL["parameters"]))
+    assert (
+        lake.read(EXAMPLE_ORDERS).height + lake.read(EXAMPLE_ORDERS.quarantine).height
+        == lake.read(EXAMPLE_ORDERS.bronze).height
+    )
 
 
 def clean_environment() -> dict[str, str]:
@@ -143,12 +177,12 @@ class Platform:
         return found
 
 
-@pytest.fixture(scope="session")
-def platform_database(postgres_dsn: str) -> Iterator[str]:
-    """A fresh database on the real PostgreSQL server, as an asyncpg URL for Prefect."""
+@contextlib.contextmanager
+def fresh_database(postgres_dsn: str, prefix: str) -> Iterator[str]:
+    """A new database on the real PostgreSQL server, as an asyncpg URL for Prefect; dropped after."""
     import psycopg
 
-    name = f"prefect_platform_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(postgres_dsn, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     dsn = urlparse(postgres_dsn)
@@ -158,6 +192,12 @@ def platform_database(postgres_dsn: str) -> Iterator[str]:
     finally:
         with psycopg.connect(postgres_dsn, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def platform_database(postgres_dsn: str) -> Iterator[str]:
+    with fresh_database(postgres_dsn, "prefect_platform") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
