@@ -10,8 +10,9 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MAKEFILE = REPO_ROOT / "Makefile"
-# A command, not prose ("make the test slow"): at a line's start, after a quote, a backtick,
-# `(`, `:`, `=` or an environment assignment; then the target and any VAR=value arguments.
+# A command, not prose such as "would only make the test slow": at a line's start, after a
+# quote, a backtick, `(`, `:`, `=` or an environment assignment; then the target and any
+# VAR=value arguments.
 MAKE_COMMAND = re.compile(
     r"""(?:^|[`'"(:=]|[A-Z][A-Z0-9_]*=\S+)\s*make\s+([a-z][\w-]*)((?:\s+[A-Z][A-Z0-9_]*=\S*)*)""",
     re.M,
