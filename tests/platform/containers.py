@@ -102,12 +102,13 @@ class Service:
 
 
 def remove(*services: Service) -> None:
-    """Stop (SIGTERM, then SIGKILL after 5 s) and delete the containers, all at once."""
-    subprocess.run(
-        [*PODMAN, "rm", "--force", "--time", "5", *(service.container for service in services)],
-        capture_output=True,
-        check=False,
-    )
+    """Stop (SIGTERM, then SIGKILL after 5 s) and delete the containers, all at once; a second
+    try when podman fails (a container caught while stopping once stayed behind)."""
+    command = [*PODMAN, "rm", "--force", "--ignore", "--time", "5"]
+    command += [service.container for service in services]
+    for _ in range(2):
+        if subprocess.run(command, capture_output=True, check=False).returncode == 0:
+            return
 
 
 def healthcheck(spec: dict[str, Any]) -> tuple[list[str], float]:
