@@ -49,5 +49,5 @@ The local platform is up.
   Prefect UI:  http://localhost:${PREFECT_PORT:-4200}  (user:password is PREFECT_AUTH_STRING in $here/.env)
   S3 store:    http://localhost:${S3_PORT:-7070}  (keys S3_ACCESS_KEY / S3_SECRET_KEY in $here/.env)
   Stop it:     make down            (keeps the data)
-  Reset it:    make down RESET=1    (also deletes the database and the lake volumes)
+  Reset it:    make reset           (also deletes the database and the lake volumes)
 MSG

@@ -115,3 +115,16 @@ def test_ssm_polling_survives_a_failed_api_call():
     script = "\n".join(step.get("run", "") for step in job["steps"])
     assert "--output text 2>/dev/null ||\n    echo Unknown)" in script
     assert "--query Status --output text 2>/dev/null || echo Pending)" in script
+
+
+def test_ci_runs_the_platform_script_with_docker_and_keeps_the_logs_of_a_failure():
+    job = load("ci.yml")["jobs"]["docker"]
+    runs = [step.get("run", "") for step in job["steps"]]
+    assert "docker/test-prefect.sh" in runs
+    assert any("docker compose version" in run for run in runs)
+    (logs,) = [step for step in job["steps"] if " logs " in step.get("run", "")]
+    (upload,) = [s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact")]
+    assert logs["if"] == upload["if"] == "failure()"
+    assert upload["with"]["path"] in logs["run"]
+    (stop,) = [step for step in job["steps"] if step.get("run") == "make reset"]
+    assert stop["if"] == "always()"

@@ -28,6 +28,9 @@ import pytest
 import yaml
 
 from flows import samples
+from flows.catalog import EXAMPLE_CUSTOMERS, EXAMPLE_DAILY_ORDER_TOTALS, EXAMPLE_ORDERS
+from flows.core import lake
+from flows.core.contracts import Table
 from flows.examples.basic_etl_pipeline import basic_etl_pipeline
 from tests.conftest import MOTO_CREDENTIALS, free_port, wait_for_http
 
@@ -44,6 +47,7 @@ def declared(entrypoint: str) -> dict[str, Any]:
 
 
 BASIC_ETL = declared("flows/examples/basic_etl_pipeline.py:basic_etl_pipeline")
+EXAMPLE_DATA = declared("flows/examples/example_data_pipeline.py:example_data_pipeline")
 
 
 def sample_orders(**parameters: Any) -> list[dict[str, Any]]:
@@ -51,6 +55,36 @@ def sample_orders(**parameters: Any) -> list[dict[str, Any]]:
     defaults = inspect.signature(basic_etl_pipeline.fn).parameters
     rows, seed = (parameters.get(name, defaults[name].default) for name in ("rows", "seed"))
     return samples.order_records(rows, seed=seed)
+
+
+def last_commit_run(table: Table) -> str:
+    """The flow run that made the table's newest commit."""
+    (commit,) = lake.history(table, limit=1)
+    return str(commit["prefect.flow_run_id"])
+
+
+def check_example_tables(
+    lake_env: dict[str, str], basic_id: str, example_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The example deployments' runs wrote their Delta tables, with the rows their parameters give."""
+    for name, value in lake_env.items():
+        monkeypatch.setenv(name, value)
+    assert lake.location(EXAMPLE_CUSTOMERS).startswith(lake_env["LAKE_URI"])
+    for table in (
+        EXAMPLE_ORDERS.bronze,
+        EXAMPLE_ORDERS,
+        EXAMPLE_ORDERS.quarantine,
+        EXAMPLE_DAILY_ORDER_TOTALS,
+    ):
+        assert lake.exists(table), f"{table.path} is missing from {lake_env['LAKE_URI']}"
+        assert last_commit_run(table) == basic_id
+    assert last_commit_run(EXAMPLE_CUSTOMERS) == example_id
+    assert lake.read(EXAMPLE_CUSTOMERS).height == EXAMPLE_DATA["parameters"]["rows"]
+    assert lake.read(EXAMPLE_ORDERS.bronze).height == len(sample_orders(**BASIC_ETL["parameters"]))
+    assert (
+        lake.read(EXAMPLE_ORDERS).height + lake.read(EXAMPLE_ORDERS.quarantine).height
+        == lake.read(EXAMPLE_ORDERS.bronze).height
+    )
 
 
 def clean_environment() -> dict[str, str]:

@@ -10,28 +10,24 @@ from typing import Any
 import httpx
 import pytest
 
-from flows.catalog import EXAMPLE_CUSTOMERS, EXAMPLE_DAILY_ORDER_TOTALS, EXAMPLE_ORDERS
-from flows.core import lake
-from flows.core.contracts import Table
 from flows.examples.basic_etl_pipeline import basic_etl_pipeline
 from flows.examples.example_data_pipeline import example_data_pipeline
 from tests.platform.conftest import (
     BASIC_ETL,
+    EXAMPLE_DATA,
     PREFECT_YAML,
     REPO_ROOT,
     SCRIPTS,
     Platform,
     Worker,
+    check_example_tables,
     clean_environment,
-    declared,
     flow_run_id,
-    sample_orders,
 )
 
 pytestmark = pytest.mark.slow
 
 WORK_POOL = "lake-process"
-EXAMPLE_DATA = declared("flows/examples/example_data_pipeline.py:example_data_pipeline")
 
 
 def test_api_answers_401_without_credentials(platform_server: Platform):
@@ -131,11 +127,6 @@ def test_pull_step_changes_into_the_deployed_checkout(deployed: Platform):
         ]
 
 
-def _last_commit_run(table: Table) -> str:
-    (commit,) = lake.history(table, limit=1)
-    return str(commit["prefect.flow_run_id"])
-
-
 def test_test_prefect_script_runs_a_registered_deployment(deployed: Platform):
     default = re.search(
         r'deployment="\$\{1:-(.+)\}"', (REPO_ROOT / "docker/test-prefect.sh").read_text()
@@ -167,21 +158,4 @@ def test_example_deployments_run_to_completion_and_write_delta_tables_to_s3(
             f"{name}: {run['state_name']}\n{platform_worker.log_tail()}"
         )
 
-    for name, value in platform_lake.items():
-        monkeypatch.setenv(name, value)
-    assert lake.location(EXAMPLE_CUSTOMERS).startswith(platform_lake["LAKE_URI"])
-    for table in (
-        EXAMPLE_ORDERS.bronze,
-        EXAMPLE_ORDERS,
-        EXAMPLE_ORDERS.quarantine,
-        EXAMPLE_DAILY_ORDER_TOTALS,
-    ):
-        assert lake.exists(table), f"{table.path} is missing from {platform_lake['LAKE_URI']}"
-        assert _last_commit_run(table) == basic_id
-    assert _last_commit_run(EXAMPLE_CUSTOMERS) == example_id
-    assert lake.read(EXAMPLE_CUSTOMERS).height == EXAMPLE_DATA["parameters"]["rows"]
-    assert lake.read(EXAMPLE_ORDERS.bronze).height == len(sample_orders(**BASIC_ETL["parameters"]))
-    assert (
-        lake.read(EXAMPLE_ORDERS).height + lake.read(EXAMPLE_ORDERS.quarantine).height
-        == lake.read(EXAMPLE_ORDERS.bronze).height
-    )
+    check_example_tables(platform_lake, basic_id, example_id, monkeypatch)

