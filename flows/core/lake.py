@@ -35,6 +35,7 @@ from flows.core.paths import lake_location
 from flows.core.settings import get_settings, s3_storage_options
 
 Scalar = str | int | float | bool | date | datetime
+_LOG_RETENTION = "delta.logRetentionDuration"
 TableData: TypeAlias = "pa.Table | pl.DataFrame"
 
 
@@ -250,6 +251,26 @@ def expire_log(table: Table) -> None:
     open_table(table).cleanup_metadata()
 
 
+def forget_history(table: Table) -> int:
+    """Make the current version the table's whole log: a checkpoint, then every older commit
+    file deleted; returns the version kept.
+
+    Commit files keep each added file's min/max statistics, so a value erased from the data
+    (an email that was a file's minimum) would live on in the log. Only for an erasure, after a
+    vacuum with retention 0 (time travel is over by then anyway); the table's log retention is
+    put back afterwards.
+    """
+    delta = open_table(table)
+    kept = delta.metadata().configuration.get(_LOG_RETENTION, "interval 30 days")
+    with _translated_errors(table):
+        delta.alter.set_table_properties({_LOG_RETENTION: "interval 0 seconds"})
+        delta = open_table(table)
+        delta.create_checkpoint()
+        delta.cleanup_metadata()
+        delta.alter.set_table_properties({_LOG_RETENTION: kept})
+    return version(table)
+
+
 def _added_paths(delta: DeltaTable) -> set[str]:
     return set(pa.table(delta.get_add_actions(flatten=True)).column("path").to_pylist())
 
@@ -432,6 +453,30 @@ def delete(table: Table, *, where: Mapping[str, Scalar]) -> WriteResult:
     predicate = " AND ".join(_equals(column, value) for column, value in where.items())
     with _translated_errors(table):
         metrics = open_table(table).delete(predicate, commit_properties=_commit_properties())
+    deleted = int(metrics.get("num_deleted_rows", 0))
+    operation = "DELETE" if metrics.get("num_removed_files", 0) else "NOOP"
+    return WriteResult(table.path, operation, version(table), deleted)
+
+
+def delete_matching(
+    table: Table,
+    *,
+    values: Mapping[str, Sequence[Scalar]],
+    patterns: Mapping[str, str] | None = None,
+) -> WriteResult:
+    """Delete, in one commit, the rows where any column holds one of its `values` or any column
+    matches its regular expression in `patterns` (an erasure's "found anywhere")."""
+    terms = [_equals(column, value) for column, options in values.items() for value in options]
+    terms += [
+        f"regexp_like({_identifier(column)}, {sql_literal(pattern)})"
+        for column, pattern in (patterns or {}).items()
+    ]
+    if not terms:
+        raise ValueError(f"{table.path}: delete needs a condition; use overwrite() to empty it")
+    with _translated_errors(table):
+        metrics = open_table(table).delete(
+            " OR ".join(terms), commit_properties=_commit_properties()
+        )
     deleted = int(metrics.get("num_deleted_rows", 0))
     operation = "DELETE" if metrics.get("num_removed_files", 0) else "NOOP"
     return WriteResult(table.path, operation, version(table), deleted)
