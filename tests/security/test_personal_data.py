@@ -24,7 +24,7 @@ TWINS = "\n".join(
             "signup_date": "2024-01-01",
             "updated_at": "2024-01-02T00:00:00Z",
         }
-    )  # fmt: skip
+    )
     for i in (5001, 5002)
 ).encode()
 """Two customers sharing an email: the monitor's uniqueness check fails on the email column."""
@@ -46,7 +46,8 @@ async def run_output(flow_run_ids) -> str:
         artifacts = await client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=flow_run_ids))
         )
-    assert logs and artifacts
+    assert logs
+    assert artifacts
     return "\n".join(
         [log.message for log in logs]
         + [json.dumps(a.data, default=str) + (a.description or "") for a in artifacts]
@@ -68,7 +69,8 @@ def test_no_log_line_artifact_or_data_doc_shows_a_personal_value(local_lake, pre
 
     people = lake.read(CUSTOMERS.bronze).select(*CUSTOMERS.personal)
     values = {v for column in people.iter_columns() for v in column.drop_nulls() if v}
-    assert SHARED_EMAIL in values and len(values) > 100
+    assert SHARED_EMAIL in values
+    assert len(values) > 100
     output = asyncio.run(run_output([s.state_details.flow_run_id for s in states]))
     assert "silver/customers" in output  # the scan saw the monitor's real artifacts
     assert sorted(v for v in values if v in output) == []
