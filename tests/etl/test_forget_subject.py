@@ -148,6 +148,7 @@ def _parquet(table: pa.Table) -> bytes:
         ("landing/customers/a.json", json.dumps([{"customer_id": 7}, {"customer_id": 8}]).encode()),
         ("landing/customers/a.parquet", _parquet(samples.customers(10))),
     ],
+    ids=["csv", "csv.gz", "jsonl", "json-array", "parquet"],
 )
 def test_a_delivery_keeps_everyone_but_the_subject_in_its_format(path, data):
     kept, removed = without_subject(path, data, subject)
@@ -295,6 +296,9 @@ def test_the_subject_is_found_nowhere_after_the_erasure_and_stays_gone(versioned
     assert log.filter(pl.col("kind") == "verification")["objects_checked"].item() > 10
     assert lake.read(LANDING_FILES).height == manifest
 
+    if get_settings().is_s3:
+        assert log["versions_deleted"].max() > 0  # noncurrent copies existed, and are gone
+        return  # the re-run and the next pipeline run take the same code path on both lakes
     again = forget_subject(SUBJECT, requested_by="dpo@example.com", request_ref="T-1")
     assert [p for p in again if p.rows_deleted] == []
     assert {p.kind for p in again} == {"table"}
