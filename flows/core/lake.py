@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
+from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import (
     CommitFailedError,
     DeltaError,
@@ -381,6 +382,25 @@ def create_if_missing(table: Table, schema: pa.Schema | None = None) -> bool:
             raise
         return False
     return True
+
+
+def add_missing_columns(table: Table) -> list[str]:
+    """Add the contract's nullable columns that the stored table lacks (a contract grew one);
+    returns their names. A required column cannot be added: the rows already stored have none."""
+    if table.schema is None or not exists(table):
+        return []
+    stored = set(scan(table).collect_schema().names())
+    missing = [f for f in table.schema if f.name not in stored]
+    required = [f.name for f in missing if not f.nullable]
+    if required:
+        raise errors.ContractViolation(f"{table.path}: cannot add required column(s) {required}")
+    if missing:
+        with _translated_errors(table):
+            open_table(table).alter.add_columns(
+                list(DeltaSchema.from_arrow(pa.schema(missing)).fields),
+                commit_properties=_commit_properties(),
+            )
+    return [f.name for f in missing]
 
 
 def overwrite_partitions(table: Table, data: TableData) -> WriteResult:

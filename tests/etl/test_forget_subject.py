@@ -12,6 +12,7 @@ import pytest
 from flows import samples
 from flows.catalog import CUSTOMERS, ERASURES, LANDING_FILES, ORDERS, PRODUCTS
 from flows.core import lake, storage
+from flows.core.contracts import Table
 from flows.core.errors import ErasureIncomplete, TableNotFoundError
 from flows.core.settings import get_settings
 from flows.etl.forget import verify
@@ -70,6 +71,18 @@ def test_vacuum_with_retention_zero_makes_old_versions_unreadable(local_lake):
     with pytest.raises(Exception, match=r"(?i)not found|no such file"):
         lake.read(CUSTOMERS, version=loaded)
     assert lake.read(CUSTOMERS).height == 19
+
+
+def test_a_table_written_under_an_older_contract_gets_its_new_nullable_columns(local_lake):
+    added = ["kind", "versions_deleted", "copies_until", "objects_checked", "verified"]
+    kept = [field for field in ERASURES.schema if field.name not in added]
+    older = Table(ERASURES.name, ERASURES.layer, schema=pa.schema(kept))
+    lake.append(older, erasure_records([], evidence()).select(older.schema.names))
+    assert lake.add_missing_columns(ERASURES) == added
+    assert lake.history(ERASURES, limit=1)[0]["operation"] == "ADD COLUMN"
+    lake.append(ERASURES, erasure_records([], evidence()))
+    assert lake.read(ERASURES).height == 4
+    assert lake.add_missing_columns(ERASURES) == []
 
 
 def test_vacuum_below_the_minimum_retention_is_refused_by_default(local_lake):

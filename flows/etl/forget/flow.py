@@ -70,6 +70,7 @@ def verify_erasure(subject: Subject) -> verify.Verification:
 
 @write_task
 def record_erasure(records: pl.DataFrame) -> lake.WriteResult:
+    lake.add_missing_columns(ERASURES)  # a lake erased before the evidence columns existed
     return lake.append(ERASURES, records)
 
 
