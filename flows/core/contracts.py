@@ -60,7 +60,6 @@ class Table:
 
     def __post_init__(self) -> None:
         safe_name(self.name)
-        _PERSONAL_COLUMNS.update(self.personal)
         if not set(self.identifying) <= set(self.personal):
             raise ContractViolation(f"{self.path}: identifying columns must be declared personal")
         if self.schema is not None:
@@ -71,6 +70,7 @@ class Table:
                 raise ContractViolation(
                     f"{self.path}: key/partition/personal columns {unknown} not in schema"
                 )
+        _PERSONAL_COLUMNS.update(self.personal)
 
     @property
     def path(self) -> str:

@@ -3,8 +3,14 @@
 import asyncio
 import json
 
+import pyarrow as pa
+import pytest
+
 from flows.catalog import CUSTOMERS
 from flows.core import lake, storage
+from flows.core.artifacts import json_rows, markdown_table
+from flows.core.contracts import Table
+from flows.core.errors import ContractViolation
 from flows.etl.forget_subject import forget_subject
 from flows.etl.s3_data_pipeline import s3_data_pipeline
 from flows.etl.s3_pipeline.samples import seed_landing
@@ -28,6 +34,22 @@ TWINS = "\n".join(
     for i in (5001, 5002)
 ).encode()
 """Two customers sharing an email: the monitor's uniqueness check fails on the email column."""
+
+
+def test_artifact_rows_leave_out_every_column_a_contract_declares_personal():
+    rows = [{"customer_id": 1, "name": "Ada", "email": "ada@example.com", "country": "DE"}]
+    assert json_rows(rows) == [{"customer_id": 1, "country": "DE"}]
+    assert "ada@example.com" not in markdown_table(pa.Table.from_pylist(rows))
+
+
+@pytest.mark.parametrize(
+    ("personal", "identifying", "message"),
+    [(("phone",), (), "not in schema"), (("email",), ("name",), "must be declared personal")],
+)
+def test_personal_declarations_name_columns_of_the_contract(personal, identifying, message):
+    schema = pa.schema([("id", pa.int64()), ("email", pa.string()), ("name", pa.string())])
+    with pytest.raises(ContractViolation, match=message):
+        Table("people", "silver", schema=schema, personal=personal, identifying=identifying)
 
 
 async def run_output(flow_run_ids) -> str:
