@@ -16,7 +16,6 @@ from flows.catalog import (
 )
 from flows.core.contracts import SOURCE_KINDS, Table
 from flows.core.errors import ConfigurationError
-from flows.etl.forget_subject import erasure_candidates
 
 CATEGORIES = ("examples", "etl", "ml", "monitoring")
 
@@ -78,13 +77,13 @@ def test_ingested_table_names_the_tables_raw_deliveries_feed():
         ingested_table("daily_order_totals")
 
 
-def test_erasure_looks_at_every_physical_table_that_can_hold_the_subject():
-    candidates = {t.path for t in erasure_candidates(physical_tables(), "customer_id")}
-    holders = {
-        t.path for t in physical_tables() if t.schema is None or "customer_id" in t.schema.names
-    }
-    assert candidates == holders
-    assert {"bronze/orders_api", "bronze/orders_postgres", "quarantine/customers"} <= candidates
+def test_every_table_holding_an_email_declares_it_identifying_and_its_raw_copies_inherit():
+    with_email = [t for t in physical_tables() if t.schema and "email" in t.schema.names]
+    assert with_email
+    for table in with_email:
+        assert "email" in table.identifying, table.path
+        for raw in table.physical_tables()[1:]:
+            assert (raw.personal, raw.identifying) == (table.personal, table.identifying)
 
 
 def test_late_events_keep_the_columns_of_events():

@@ -55,7 +55,10 @@ def test_restore_refuses_to_go_back_past_an_erasure(local_lake, capsys):
     lake.append(ERASURES, pl.DataFrame({
         "erasure_id": ["e1"], "table": [ORDERS.path], "subject_ref": ["x"], "requested_by": ["dpo"],
         "request_ref": [""], "rows_deleted": [1], "files_removed": [1], "table_version": [2],
-        "run_id": ["r"], "erased_at": [datetime.now(UTC)]}))  # fmt: skip
+        "run_id": ["r"], "erased_at": [datetime.now(UTC)], "kind": ["table"],
+        "versions_deleted": [0], "copies_until": [None], "objects_checked": [9],
+        "occurrences_left": [0], "verified": [True]},
+        schema_overrides={"copies_until": pl.Datetime("us", "UTC")}))  # fmt: skip
     with pytest.raises(ConfigurationError, match="would bring erased rows back"):
         restore_table(ORDERS, to_version=1, by="alice", reason="oops")
     with pytest.raises(SystemExit) as exit_info:

@@ -18,6 +18,8 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
+from flows.core.contracts import personal_columns
+
 Rows: TypeAlias = "Iterable[Mapping[str, Any]] | pa.Table | pl.DataFrame"
 
 
@@ -27,11 +29,18 @@ def artifact_key(*parts: str) -> str:
 
 
 def json_rows(rows: Rows) -> list[dict[str, Any]]:
-    """Rows with JSON-friendly values (dates and times as ISO strings, floats rounded)."""
+    """Rows with JSON-friendly values (dates and times as ISO strings, floats rounded).
+
+    Columns a table contract declares personal are left out: an artifact never shows them.
+    """
     if isinstance(rows, pl.DataFrame):
         rows = rows.to_arrow()
     records = rows.to_pylist() if isinstance(rows, pa.Table) else [dict(row) for row in rows]
-    return [{name: _json_value(value) for name, value in row.items()} for row in records]
+    hidden = personal_columns()
+    return [
+        {name: _json_value(value) for name, value in row.items() if name not in hidden}
+        for row in records
+    ]
 
 
 def _json_value(value: Any) -> Any:

@@ -20,6 +20,8 @@ SOURCE_KINDS: tuple[SourceKind, ...] = ("postgres", "api")
 UTC_MICROS = pa.timestamp("us", tz="UTC")
 REASON_COLUMN = "_reason"
 LINEAGE_PREFIX = "_"
+_PERSONAL_COLUMNS: set[str] = set()
+"""Every column name a declared table marks personal: artifacts hide them, whatever the table."""
 _DELIVERED = "delivered:"
 """Prefix of the flags, beside the typed columns, that a row delivered a value to convert."""
 
@@ -36,6 +38,9 @@ class Table:
     `ingested` tables are fed with raw deliveries (landing files, database chunks, API pages):
     each has a bronze copy per kind of source and a quarantine copy for the rows it rejects.
     `monitor_checks` are what the quality monitor warns about but never reject a row.
+    `personal` columns hold personal data: artifacts and Data Docs never show their values, and
+    an erasure removes them with the subject's rows. `identifying` ones (a subset, e.g. an email)
+    single out one person: an erasure and its verification match their values anywhere.
     """
 
     name: str
@@ -50,17 +55,22 @@ class Table:
     tags: tuple[str, ...] = field(default=())
     ingested: bool = False
     monitor_checks: tuple[Check | TableCheck, ...] = ()
+    personal: tuple[str, ...] = ()
+    identifying: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         safe_name(self.name)
+        if not set(self.identifying) <= set(self.personal):
+            raise ContractViolation(f"{self.path}: identifying columns must be declared personal")
         if self.schema is not None:
             declared = set(self.schema.names)
             named = set(self.key) | set(self.partition_by) | ({self.newest_by} - {None})
-            unknown = sorted(str(name) for name in named - declared)
+            unknown = sorted(str(name) for name in (named | set(self.personal)) - declared)
             if unknown:
                 raise ContractViolation(
-                    f"{self.path}: key/partition columns {unknown} not in schema"
+                    f"{self.path}: key/partition/personal columns {unknown} not in schema"
                 )
+        _PERSONAL_COLUMNS.update(self.personal)
 
     @property
     def path(self) -> str:
@@ -70,7 +80,13 @@ class Table:
     @property
     def bronze(self) -> Table:
         """The raw sibling that feeds this table."""
-        return Table(self.name, "bronze", description=f"Raw rows for {self.path}, as delivered.")
+        return Table(
+            self.name,
+            "bronze",
+            description=f"Raw rows for {self.path}, as delivered.",
+            personal=self.personal,
+            identifying=self.identifying,
+        )
 
     @property
     def quarantine(self) -> Table:
@@ -79,6 +95,8 @@ class Table:
             self.name,
             "quarantine",
             description=f"Rows rejected by the {self.path} contract, with {REASON_COLUMN}.",
+            personal=self.personal,
+            identifying=self.identifying,
         )
 
     def source_bronze(self, kind: SourceKind) -> Table:
@@ -87,6 +105,8 @@ class Table:
             f"{self.name}_{kind}",
             "bronze",
             description=f"Raw rows for {self.path} from {kind}, as delivered.",
+            personal=self.personal,
+            identifying=self.identifying,
         )
 
     def physical_tables(self) -> tuple[Table, ...]:
@@ -131,6 +151,11 @@ class Table:
             frame = frame.sort(self.newest_by, nulls_last=False, maintain_order=True)
         latest = frame.unique(subset=list(self.key), keep="last", maintain_order=True)
         return latest.to_arrow().cast(data.schema)
+
+
+def personal_columns() -> frozenset[str]:
+    """The column names any declared table marks as personal data."""
+    return frozenset(_PERSONAL_COLUMNS)
 
 
 def split_batch(table: Table, batch: pa.Table) -> tuple[pa.Table, pa.Table]:

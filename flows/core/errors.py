@@ -52,6 +52,10 @@ class CorruptTableError(LakeError):
     """A table's transaction log is damaged (a commit file missing or unreadable)."""
 
 
+class ErasureIncomplete(LakeError):
+    """After an erasure, the verification still finds the subject somewhere (named)."""
+
+
 class ContentError(SourceError):
     """One unit's content (a file, a page, a chunk) cannot be read or stored as delivered.
 

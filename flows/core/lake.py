@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
+from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import (
     CommitFailedError,
     DeltaError,
@@ -35,6 +36,7 @@ from flows.core.paths import lake_location
 from flows.core.settings import get_settings, s3_storage_options
 
 Scalar = str | int | float | bool | date | datetime
+_LOG_RETENTION = "delta.logRetentionDuration"
 TableData: TypeAlias = "pa.Table | pl.DataFrame"
 
 
@@ -250,6 +252,26 @@ def expire_log(table: Table) -> None:
     open_table(table).cleanup_metadata()
 
 
+def forget_history(table: Table) -> int:
+    """Make the current version the table's whole log: a checkpoint, then every older commit
+    file deleted; returns the version kept.
+
+    Commit files keep each added file's min/max statistics, so a value erased from the data
+    (an email that was a file's minimum) would live on in the log. Only for an erasure, after a
+    vacuum with retention 0 (time travel is over by then anyway); the table's log retention is
+    put back afterwards.
+    """
+    delta = open_table(table)
+    kept = delta.metadata().configuration.get(_LOG_RETENTION, "interval 30 days")
+    with _translated_errors(table):
+        delta.alter.set_table_properties({_LOG_RETENTION: "interval 0 seconds"})
+        delta = open_table(table)
+        delta.create_checkpoint()
+        delta.cleanup_metadata()
+        delta.alter.set_table_properties({_LOG_RETENTION: kept})
+    return version(table)
+
+
 def _added_paths(delta: DeltaTable) -> set[str]:
     return set(pa.table(delta.get_add_actions(flatten=True)).column("path").to_pylist())
 
@@ -362,6 +384,25 @@ def create_if_missing(table: Table, schema: pa.Schema | None = None) -> bool:
     return True
 
 
+def add_missing_columns(table: Table) -> list[str]:
+    """Add the contract's nullable columns that the stored table lacks (a contract grew one);
+    returns their names. A required column cannot be added: the rows already stored have none."""
+    if table.schema is None or not exists(table):
+        return []
+    stored = set(scan(table).collect_schema().names())
+    missing = [f for f in table.schema if f.name not in stored]
+    required = [f.name for f in missing if not f.nullable]
+    if required:
+        raise errors.ContractViolation(f"{table.path}: cannot add required column(s) {required}")
+    if missing:
+        with _translated_errors(table):
+            open_table(table).alter.add_columns(
+                list(DeltaSchema.from_arrow(pa.schema(missing)).fields),
+                commit_properties=_commit_properties(),
+            )
+    return [f.name for f in missing]
+
+
 def overwrite_partitions(table: Table, data: TableData) -> WriteResult:
     """Replace exactly the partitions present in `data`; other partitions are untouched."""
     if not table.partition_by:
@@ -432,6 +473,30 @@ def delete(table: Table, *, where: Mapping[str, Scalar]) -> WriteResult:
     predicate = " AND ".join(_equals(column, value) for column, value in where.items())
     with _translated_errors(table):
         metrics = open_table(table).delete(predicate, commit_properties=_commit_properties())
+    deleted = int(metrics.get("num_deleted_rows", 0))
+    operation = "DELETE" if metrics.get("num_removed_files", 0) else "NOOP"
+    return WriteResult(table.path, operation, version(table), deleted)
+
+
+def delete_matching(
+    table: Table,
+    *,
+    values: Mapping[str, Sequence[Scalar]],
+    patterns: Mapping[str, str] | None = None,
+) -> WriteResult:
+    """Delete, in one commit, the rows where any column holds one of its `values` or any column
+    matches its regular expression in `patterns` (an erasure's "found anywhere")."""
+    terms = [_equals(column, value) for column, options in values.items() for value in options]
+    terms += [
+        f"regexp_like({_identifier(column)}, {sql_literal(pattern)})"
+        for column, pattern in (patterns or {}).items()
+    ]
+    if not terms:
+        raise ValueError(f"{table.path}: delete needs a condition; use overwrite() to empty it")
+    with _translated_errors(table):
+        metrics = open_table(table).delete(
+            " OR ".join(terms), commit_properties=_commit_properties()
+        )
     deleted = int(metrics.get("num_deleted_rows", 0))
     operation = "DELETE" if metrics.get("num_removed_files", 0) else "NOOP"
     return WriteResult(table.path, operation, version(table), deleted)

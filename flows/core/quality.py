@@ -227,6 +227,11 @@ def _expected(kwargs: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={_text(v)}" for k, v in sorted(shown.items()))
 
 
+def _shows_personal(table: Table, kwargs: Mapping[str, Any]) -> bool:
+    columns = {kwargs.get("column"), *(kwargs.get("column_list") or ())}
+    return bool(columns & set(table.personal))
+
+
 def check_results(table: Table, validation: Any) -> list[CheckResult]:
     """One CheckResult per expectation in a GX validation result."""
     found = []
@@ -235,7 +240,9 @@ def check_results(table: Table, validation: Any) -> list[CheckResult]:
         result: Mapping[str, Any] = outcome.result or {}
         error = (outcome.exception_info or {}).get("exception_message")
         observed = result.get("observed_value")
-        if observed is None and result.get("partial_unexpected_list"):
+        if _shows_personal(table, config.kwargs):
+            observed = None
+        elif observed is None and result.get("partial_unexpected_list"):
             observed = result["partial_unexpected_list"][:5]
         found.append(
             CheckResult(
@@ -292,7 +299,11 @@ class QualityContext:
             gx.Checkpoint(
                 name=name,
                 validation_definitions=[definition],
-                result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5},
+                result_format={
+                    "result_format": "SUMMARY",
+                    # Data Docs would show sample values of personal columns: none then.
+                    "partial_unexpected_count": 0 if table.personal else 5,
+                },
             )
         )
         run = checkpoint.run(batch_parameters={"dataframe": pandas_frame(frame)})

@@ -53,6 +53,9 @@ class LakeSettings(BaseSettings):
     """Any HTTPS endpoint taking a JSON POST {subject, body}; used when no Slack webhook is set."""
     project_dir: Path = REPO_ROOT
     """The project's files (prefect.yaml, flows/; a release's REVISION); workers set it."""
+    noncurrent_version_days: int = 30
+    """Days the lake bucket keeps noncurrent object versions (its lifecycle rule: 7 in dev, 30 in
+    prod); an erasure that may not delete versions records copies remain until then."""
     sample_data: SampleData = "auto"
     """Whether a flow may fill a missing input table with sample data: `auto` means on for a
     lake on a local folder (the zero-config run) and off on S3; never into a table that exists."""

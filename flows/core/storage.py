@@ -7,8 +7,10 @@ settings (endpoint, region, credentials) exactly as the Delta tables are.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
 import pyarrow as pa
@@ -48,12 +50,22 @@ def _path(relative: str) -> tuple[pafs.FileSystem, str]:
 
 
 def write_bytes(relative: str, data: bytes) -> str:
-    """Write one object (replacing it) byte for byte and return its location under the lake root."""
+    """Write one object (replacing it) byte for byte and return its location under the lake root.
+
+    The new content is complete before the old is gone: S3 replaces an object atomically, and a
+    local file is written beside its target and renamed over it.
+    """
     fs, path = _path(relative)
-    if isinstance(fs, pafs.LocalFileSystem):
-        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-    with fs.open_output_stream(path, compression=None) as stream:
+    if not isinstance(fs, pafs.LocalFileSystem):
+        with fs.open_output_stream(path, compression=None) as stream:
+            stream.write(data)
+        return lake_location(relative)
+    folder, _, name = path.rpartition("/")
+    fs.create_dir(folder, recursive=True)
+    partial = f"{folder}/.{name}.{uuid.uuid4().hex}.partial"
+    with fs.open_output_stream(partial, compression=None) as stream:
         stream.write(data)
+    fs.move(partial, path)
     return lake_location(relative)
 
 
@@ -73,9 +85,10 @@ def object_exists(relative: str) -> bool:
 
 
 def list_objects(prefix: str) -> list[str]:
-    """Relative paths of every object under `prefix`, sorted; empty if there is none."""
-    fs, path = _path(prefix)
-    root = filesystem()[1]
+    """Relative paths of every object under `prefix` ("" for the whole lake), sorted; empty if
+    there is none."""
+    fs, root = filesystem()
+    path = f"{root}/{safe_relative(prefix)}" if prefix else root
     infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
     return sorted(
         info.path.removeprefix(root + "/") for info in infos if info.type == pafs.FileType.File
@@ -142,3 +155,64 @@ def open_input_file(relative: str) -> pa.NativeFile:
         return fs.open_input_file(path)
     except FileNotFoundError as error:
         raise ObjectNotFoundError(f"{lake_location(relative)} does not exist") from error
+
+
+@dataclass(frozen=True)
+class VersionCleanup:
+    """What deleting noncurrent versions did: how many went, and whether the bucket refused."""
+
+    deleted: int
+    refused: bool = False
+
+
+def delete_noncurrent_versions(prefixes: Iterable[str]) -> VersionCleanup:
+    """On S3, delete by version id every noncurrent version and delete marker under `prefixes`.
+
+    A versioned bucket keeps what was overwritten or deleted as noncurrent versions until its
+    lifecycle rule expires them; this removes them now. Current objects are never touched
+    (versions first, then the markers, so no older version becomes current). A local lake has no
+    versions. `refused` when the credentials may not list or delete versions.
+    """
+    from botocore.exceptions import ClientError
+
+    settings = get_settings()
+    if not settings.is_s3:
+        return VersionCleanup(0)
+    bucket, _, key_root = settings.root.removeprefix("s3://").partition("/")
+    key_prefix = f"{key_root}/" if key_root else ""
+    client = boto3_session(settings).client("s3", endpoint_url=settings.endpoint_url)
+    deleted, refused = 0, False
+    try:
+        for prefix in sorted(set(prefixes)):
+            pages = client.get_paginator("list_object_versions").paginate(
+                Bucket=bucket, Prefix=f"{key_prefix}{safe_relative(prefix)}"
+            )
+            listed = list(pages)
+            old = [v for page in listed for v in page.get("Versions", []) if not v["IsLatest"]]
+            markers = [m for page in listed for m in page.get("DeleteMarkers", [])]
+            for versions in (old, markers):
+                done, failed = _delete_versions(client, bucket, versions)
+                deleted, refused = deleted + done, refused or failed
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("AccessDenied", "NotImplemented"):
+            return VersionCleanup(deleted, refused=True)
+        raise
+    return VersionCleanup(deleted, refused)
+
+
+def _delete_versions(client: Any, bucket: str, versions: Sequence[Any]) -> tuple[int, bool]:
+    """Delete in batches (the API takes 1000 a request): how many went, whether any was refused."""
+    deleted, refused = 0, False
+    for start in range(0, len(versions), 1000):
+        chunk = versions[start : start + 1000]
+        response = client.delete_objects(
+            Bucket=bucket,
+            Delete={
+                "Objects": [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in chunk],
+                "Quiet": True,
+            },
+        )
+        errors = response.get("Errors", [])
+        deleted += len(chunk) - len(errors)
+        refused = refused or bool(errors)
+    return deleted, refused

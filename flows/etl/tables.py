@@ -14,6 +14,7 @@ CATEGORIES = ("electronics", "books", "home", "garden", "toys", "sports", "beaut
 ORDER_STATUSES = ("placed", "shipped", "delivered", "cancelled")
 EVENT_TYPES = ("page_view", "add_to_cart", "checkout", "purchase", "search")
 MERCHANT_CATEGORIES = ("grocery", "travel", "electronics", "restaurants", "fuel", "online")
+ERASURE_PLACES = ("table", "landing", "document", "versions", "verification")
 LANDING_FILE_STATUSES = ("bronze", "done", "empty", "failed")
 
 CUSTOMERS = Table(
@@ -41,6 +42,8 @@ CUSTOMERS = Table(
     freshness_hours=48,
     ingested=True,
     monitor_checks=(Unique("email"),),
+    personal=("name", "email"),
+    identifying=("email",),
 )
 
 
@@ -226,19 +229,27 @@ ERASURES = Table(
         [
             required("erasure_id", pa.string()),
             required("table", pa.string()),
+            ("kind", pa.string()),
             required("subject_ref", pa.string()),
             ("requested_by", pa.string()),
             ("request_ref", pa.string()),
             required("rows_deleted", pa.int64()),
             required("files_removed", pa.int64()),
             ("table_version", pa.int64()),
+            ("versions_deleted", pa.int64()),
+            ("copies_until", UTC_MICROS),
+            ("objects_checked", pa.int64()),
+            ("occurrences_left", pa.int64()),
+            ("verified", pa.bool_()),
             ("run_id", pa.string()),
             required("erased_at", UTC_MICROS),
         ]
     ),
     key=("erasure_id", "table"),
-    description="GDPR erasures: who asked, when, which tables and how many rows; the subject only"
-    " as a fingerprint, never the erased data.",
+    checks=(one_of("kind", ERASURE_PLACES),),
+    description="GDPR erasures: who asked, when, every place checked (tables, landing files,"
+    " documents, object versions) with the counts removed, and the independent verification's"
+    " result; the subject only as a fingerprint, never the erased data.",
     tags=("etl", "gdpr"),
 )
 

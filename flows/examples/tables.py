@@ -57,6 +57,8 @@ EXAMPLE_CUSTOMERS = Table(
     newest_by="updated_at",
     checks=(matches("email", r"^[^@\s]+@[^@\s]+\.[^@\s]+$"), one_of("segment", EXAMPLE_SEGMENTS)),
     description="The template flow's sample customers; a later update wins.",
+    personal=("name", "email"),
+    identifying=("email",),
 )
 
 

@@ -584,12 +584,19 @@ class PlatformStack(TerraformStack):
                 [
                     Statement(
                         sid="ListLakeBucket",
-                        actions=["s3:ListBucket", "s3:GetBucketLocation"],
+                        actions=["s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketLocation"],
                         resources=[lake_arn],
                     ),
                     Statement(
                         sid="ReadWriteLakeObjects",
-                        actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                        # Object versions: an erasure deletes the noncurrent copies it leaves.
+                        actions=[
+                            "s3:GetObject",
+                            "s3:PutObject",
+                            "s3:DeleteObject",
+                            "s3:GetObjectVersion",
+                            "s3:DeleteObjectVersion",
+                        ],
                         resources=[f"{lake_arn}/{LAKE_PREFIX}/*"],
                     ),
                     Statement(

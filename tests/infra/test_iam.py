@@ -228,6 +228,17 @@ def test_host_role_reaches_only_the_lake_bucket_key_its_releases_and_its_secret(
     }
 
 
+def test_host_role_may_erase_object_versions_in_the_lake_bucket_only(stacks):
+    statements = stacks["prod"]["data"]["aws_iam_policy_document"]["host_policy"]["statement"]
+    actions = {s["sid"]: set(s["actions"]) for s in statements}
+    assert "s3:ListBucketVersions" in actions["ListLakeBucket"]
+    assert {"s3:GetObjectVersion", "s3:DeleteObjectVersion"} <= actions["ReadWriteLakeObjects"]
+    other = set().union(
+        *(a for sid, a in actions.items() if not sid.endswith(("LakeBucket", "LakeObjects")))
+    )
+    assert not {a for a in other if "Version" in a}
+
+
 def test_deploy_role_trusts_only_the_main_branch_of_one_repository(stacks):
     (trust,) = stacks["github"]["data"]["aws_iam_policy_document"]["deploy_trust"]["statement"]
     assert trust["actions"] == ["sts:AssumeRoleWithWebIdentity"]

@@ -1,0 +1,1 @@
+"""GDPR erasure of one subject everywhere the lake put their data, with evidence."""
