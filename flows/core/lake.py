@@ -421,6 +421,35 @@ def merge(table: Table, data: TableData) -> WriteResult:
     )
 
 
+def update_matched(
+    table: Table, data: pa.Table, *, on: Sequence[str], columns: Sequence[str]
+) -> WriteResult:
+    """Set `columns` of the rows whose `on` columns equal a row of `data`, in one commit (MERGE).
+
+    `columns` the table lacks are added to its schema (Delta schema evolution): its other rows
+    read them as null. Nothing is inserted.
+    """
+    if data.num_rows == 0:
+        return WriteResult(table.path, "NOOP", _version_or_minus_one(table), 0)
+    matched = " AND ".join(f"t.{_identifier(c)} = s.{_identifier(c)}" for c in on)
+    with _translated_errors(table):
+        metrics = (
+            open_table(table)
+            .merge(
+                data.select([*on, *columns]),
+                predicate=matched,
+                source_alias="s",
+                target_alias="t",
+                merge_schema=True,
+                commit_properties=_commit_properties(),
+            )
+            .when_matched_update({_identifier(c): f"s.{_identifier(c)}" for c in columns})
+            .execute()
+        )
+    updated = int(metrics.get("num_target_rows_updated", 0))
+    return WriteResult(table.path, "MERGE", version(table), data.num_rows, updated=updated)
+
+
 def delete(table: Table, *, where: Mapping[str, Scalar]) -> WriteResult:
     """Delete the rows matching `where` (column = value, all of them) in one commit.
 
