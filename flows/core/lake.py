@@ -384,7 +384,11 @@ def overwrite(table: Table, data: TableData) -> WriteResult:
 
 
 def merge(table: Table, data: TableData) -> WriteResult:
-    """Upsert on the table's key in one commit; with `newest_by`, an older row never wins."""
+    """Upsert on the table's key in one commit; with `newest_by`, an older row never wins.
+
+    A column the contract gained since the table was created is added to it (its older rows
+    read it as null).
+    """
     if not table.key:
         raise errors.ContractViolation(f"{table.path} declares no key to merge on")
     arrow = table.deduplicate(_prepared(table, data))
@@ -405,6 +409,7 @@ def merge(table: Table, data: TableData) -> WriteResult:
                 predicate=matched,
                 source_alias="s",
                 target_alias="t",
+                merge_schema=True,
                 commit_properties=_commit_properties(),
             )
             .when_matched_update_all(predicate=newer if table.newest_by else None)
