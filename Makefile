@@ -57,7 +57,7 @@ bench: $(STAMP) ## measure speed and peak memory against baselines (bench/RESULT
 
 # Local platform (docker/): PostgreSQL, Prefect server + UI, S3 store, worker.
 COMPOSE := docker compose --project-directory docker -f docker/docker-compose.yml
-.PHONY: up down reset deploy ui server
+.PHONY: up down reset deploy ui server server-up server-down
 
 up: ## start the local platform (docker compose) and wait until it is healthy
 	docker/init-env.sh
@@ -76,9 +76,13 @@ deploy: up ## register every deployment in prefect.yaml with the local platform
 ui: ## print the Prefect UI address
 	@echo "Prefect UI: http://localhost:$$( (sed -n 's/^PREFECT_PORT=//p' docker/.env 2>/dev/null; echo 4200) | head -n 1)"
 
-server: $(STAMP) ## a native Prefect server on http://127.0.0.1:4200 (no Docker, SQLite)
-	@echo "Then, in another shell: export PREFECT_API_URL=http://127.0.0.1:4200/api"
-	$(BIN)/prefect server start --host 127.0.0.1 --port 4200
+server-up: $(STAMP) ## a native Prefect server in the background on http://127.0.0.1:4200 (SQLite); flows started from any shell use it
+	$(BIN)/python -m flows.server start
+
+server-down: $(STAMP) ## stop the background Prefect server
+	$(BIN)/python -m flows.server stop
+
+server: server-up ## the same as server-up: nothing to export afterwards
 
 # Alerts (flows/monitoring/automations.py): a notification block and Prefect automations that
 # notify on failed/crashed flow runs and on failed data quality checks. Needs PREFECT_API_URL and

@@ -83,10 +83,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # Keep every test run away from the user's ~/.prefect and from Prefect's analytics.
+    # Keep every test run away from whatever the user's shell or profile points at (a server in
+    # PREFECT_API_URL, the background server `make server-up` records under the Prefect home, a
+    # profile) and from Prefect's analytics: the fixtures start the servers a test uses.
     prefect_home = Path(config.rootpath) / ".pytest_cache" / "prefect-home"
     prefect_home.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("PREFECT_HOME", str(prefect_home))
+    os.environ["PREFECT_HOME"] = str(prefect_home)
+    for name in (
+        "PREFECT_API_URL",
+        "PREFECT_API_KEY",
+        "PREFECT_API_AUTH_STRING",
+        "PREFECT_PROFILE",
+    ):
+        os.environ.pop(name, None)
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 
 

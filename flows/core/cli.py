@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal, cast
 from prefect import Flow
 
 from flows.core.errors import ConfigurationError
+from flows.core.local_server import using_background_server
 
 __all__ = ["Option", "cli", "command_line_parser", "parameter_docs", "run_from_command_line"]
 
@@ -231,4 +232,5 @@ def run_from_command_line(
             check()
         except ConfigurationError as error:
             parser.error(str(error))
-    return flow(**parameters)
+    with using_background_server():
+        return flow(**parameters)

@@ -425,7 +425,11 @@ def overwrite(table: Table, data: TableData) -> WriteResult:
 
 
 def merge(table: Table, data: TableData) -> WriteResult:
-    """Upsert on the table's key in one commit; with `newest_by`, an older row never wins."""
+    """Upsert on the table's key in one commit; with `newest_by`, an older row never wins.
+
+    A column the contract gained since the table was created is added to it (its older rows
+    read it as null).
+    """
     if not table.key:
         raise errors.ContractViolation(f"{table.path} declares no key to merge on")
     arrow = table.deduplicate(_prepared(table, data))
@@ -446,6 +450,7 @@ def merge(table: Table, data: TableData) -> WriteResult:
                 predicate=matched,
                 source_alias="s",
                 target_alias="t",
+                merge_schema=True,
                 commit_properties=_commit_properties(),
             )
             .when_matched_update_all(predicate=newer if table.newest_by else None)
@@ -460,6 +465,35 @@ def merge(table: Table, data: TableData) -> WriteResult:
         inserted=int(metrics.get("num_target_rows_inserted", 0)),
         updated=int(metrics.get("num_target_rows_updated", 0)),
     )
+
+
+def update_matched(
+    table: Table, data: pa.Table, *, on: Sequence[str], columns: Sequence[str]
+) -> WriteResult:
+    """Set `columns` of the rows whose `on` columns equal a row of `data`, in one commit (MERGE).
+
+    `columns` the table lacks are added to its schema (Delta schema evolution): its other rows
+    read them as null. Nothing is inserted.
+    """
+    if data.num_rows == 0:
+        return WriteResult(table.path, "NOOP", _version_or_minus_one(table), 0)
+    matched = " AND ".join(f"t.{_identifier(c)} = s.{_identifier(c)}" for c in on)
+    with _translated_errors(table):
+        metrics = (
+            open_table(table)
+            .merge(
+                data.select([*on, *columns]),
+                predicate=matched,
+                source_alias="s",
+                target_alias="t",
+                merge_schema=True,
+                commit_properties=_commit_properties(),
+            )
+            .when_matched_update({_identifier(c): f"s.{_identifier(c)}" for c in columns})
+            .execute()
+        )
+    updated = int(metrics.get("num_target_rows_updated", 0))
+    return WriteResult(table.path, "MERGE", version(table), data.num_rows, updated=updated)
 
 
 def delete(table: Table, *, where: Mapping[str, Scalar]) -> WriteResult:

@@ -56,7 +56,7 @@ def prediction_rows(
     model_name: str,
     model_version: int,
     threshold: float,
-    time_column: str,
+    time_column: str | None,
     feature_table: str,
     feature_table_version: int,
     scored_at: datetime,
@@ -68,7 +68,9 @@ def prediction_rows(
         pl.lit(model_version, pl.Int64).alias("model_version"),
         pl.lit(feature_table).alias("feature_table"),
         pl.lit(feature_table_version, pl.Int64).alias("feature_table_version"),
-        pl.col(time_column).alias("event_time"),
+        (pl.col(time_column) if time_column else pl.lit(None, pl.Datetime("us", "UTC"))).alias(
+            "event_time"
+        ),
         pl.Series("score", scores, pl.Float64),
         pl.Series("prediction", scores >= threshold, pl.Boolean),
         pl.lit(scored_at, pl.Datetime("us", "UTC")).alias("scored_at"),
@@ -121,7 +123,8 @@ def batch_inference(
 
     Args:
         model_name: the registered model whose production version scores.
-        key_columns: the columns that identify a row (default: the feature table's key).
+        key_columns: the columns that identify a row (default: those the model's training
+            recorded, else the feature table's key).
         full_refresh: score every row again, not only the new ones.
         bootstrap: with no production model yet, train one first instead of failing.
         sample_data: fill a missing input with sample rows; default: the LAKE_SAMPLE_DATA
@@ -145,7 +148,11 @@ def batch_inference(
             raise ConfigurationError(f"{model_name} was not promoted: {trained['decision']}")
     model = load_production(production["artifact_uri"])
     feature_table = str(production["feature_table"])
-    keys = key_columns or list(registry.feature_table_contract(feature_table).key)
+    keys = (
+        key_columns
+        or registry.recorded_key_columns(production)
+        or list(registry.feature_table_contract(feature_table).key)
+    )
     if not keys:
         raise ConfigurationError(
             f"{feature_table} declares no key: pass --key-columns to identify its rows"
@@ -158,7 +165,7 @@ def batch_inference(
         model_name=model_name,
         model_version=int(production["version"]),
         threshold=model.threshold,
-        time_column=str(production["time_column"]),
+        time_column=production["time_column"],
         feature_table=feature_table,
         feature_table_version=table_version,
         scored_at=datetime.now(UTC),

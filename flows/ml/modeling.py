@@ -1,4 +1,4 @@
-"""Model building blocks: column detection, the scikit-learn pipeline, time split, search, metrics.
+"""Model building blocks: column detection, the scikit-learn pipeline, split, search, metrics.
 
 Pure functions (no lake I/O). The fitted `Pipeline` carries all preprocessing (imputation,
 scaling, one-hot, TF-IDF), so inference only ever calls `predict_proba` on it, never `fit`.
@@ -6,6 +6,7 @@ scaling, one-hot, TF-IDF), so inference only ever calls `predict_proba` on it, n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,7 +30,13 @@ from sklearn.metrics import (
     roc_auc_score,
     roc_curve,
 )
-from sklearn.model_selection import HalvingRandomSearchCV, TimeSeriesSplit
+from sklearn.model_selection import (
+    BaseCrossValidator,
+    HalvingRandomSearchCV,
+    StratifiedKFold,
+    TimeSeriesSplit,
+    train_test_split,
+)
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -66,7 +73,8 @@ class TrainedModel:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A model tuned on the older rows of a table and scored on its newest ones (the holdout)."""
+    """A model tuned on most rows of a table and scored on the others (the holdout): the newest
+    ones when the table has a time column, else a seeded stratified random share."""
 
     model: TrainedModel
     params: dict[str, Any]
@@ -77,8 +85,15 @@ class Candidate:
     holdout_labels: np.ndarray[Any, Any]
     scores: np.ndarray[Any, Any]
     """The model's scores on the holdout rows."""
-    cutoff: datetime
-    """The holdout is every row at or after this instant."""
+    cutoff: datetime | None
+    """The holdout is every row at or after this instant; None for a random holdout."""
+    key_columns: tuple[str, ...] = ()
+    """What identifies a row of the table, for inference (`row_key_columns`)."""
+
+    @property
+    def holdout_from(self) -> str:
+        """Where the holdout starts: an instant (ISO 8601), or that it is a random share."""
+        return self.cutoff.isoformat() if self.cutoff else "a random split"
 
 
 def is_identifier(name: str) -> bool:
@@ -87,12 +102,12 @@ def is_identifier(name: str) -> bool:
 
 
 def detect_columns(
-    frame: pl.DataFrame, *, target: str, time_column: str, exclude: tuple[str, ...] = ()
+    frame: pl.DataFrame, *, target: str, time_column: str | None, exclude: tuple[str, ...] = ()
 ) -> FeatureColumns:
     """Numeric, categorical and text feature columns of any table (ids and the target skipped)."""
-    absent = [name for name in (target, time_column) if name not in frame.columns]
-    if absent:
-        raise ContractViolation(f"column(s) {absent} not in the table; it has {frame.columns}")
+    for flag, name in (("--target", target), ("--time-column", time_column)):
+        if name is not None and name not in frame.columns:
+            raise ContractViolation(f"{flag} {name!r} is not in the table; it has {frame.columns}")
     numeric: list[str] = []
     categorical: list[str] = []
     text: list[str] = []
@@ -107,7 +122,8 @@ def detect_columns(
             (text if spaced >= TEXT_SPACE_SHARE else categorical).append(name)
     if not numeric + categorical + text:
         raise ContractViolation(
-            f"no usable feature columns besides target {target!r} and time {time_column!r}"
+            f"no usable feature columns besides --target {target!r} and --time-column"
+            f" {time_column!r}"
         )
     return FeatureColumns(tuple(numeric), tuple(categorical), tuple(text))
 
@@ -154,6 +170,35 @@ def time_split(
     return training, holdout, cutoff
 
 
+def random_split(
+    frame: pl.DataFrame, *, target: str, holdout_fraction: float, seed: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(training rows, holdout rows): a seeded random share, each class held out in proportion."""
+    labels, _ = binary_labels(frame.get_column(target))
+    try:
+        training, holdout = train_test_split(
+            np.arange(frame.height), test_size=holdout_fraction, random_state=seed, stratify=labels
+        )
+    except ValueError as error:
+        raise ContractViolation(
+            f"cannot hold out {holdout_fraction} of {frame.height} rows per class: {error}"
+        ) from error
+    return frame[np.sort(training)], frame[np.sort(holdout)]
+
+
+def row_key_columns(
+    frame: pl.DataFrame, *, given: Sequence[str], declared: Sequence[str], features: FeatureColumns
+) -> tuple[str, ...]:
+    """What identifies a row for inference: `--key-columns`, else the table's declared key, else
+    its id columns when they are unique together, else the feature values themselves."""
+    absent = [name for name in given if name not in frame.columns]
+    if absent:
+        raise ContractViolation(f"--key-columns {absent} not in the table; it has {frame.columns}")
+    ids = [name for name in frame.columns if is_identifier(name)]
+    unique_ids = bool(ids) and frame.select(ids).is_unique().all()
+    return tuple(given or declared or (ids if unique_ids else features.all))
+
+
 def model_pipeline(columns: FeatureColumns, seed: int) -> Pipeline:
     """Preprocessing (fitted with the model) and a logistic regression."""
     transformers: list[tuple[str, Any, Any]] = []
@@ -181,8 +226,15 @@ def tuned_model(
     seed: int,
     candidates: int,
     folds: int,
+    in_time_order: bool,
 ) -> tuple[Pipeline, dict[str, Any], float]:
-    """Successive-halving random search over time-ordered folds: (best pipeline, params, CV AUC)."""
+    """Successive-halving random search over time-ordered folds (rows in time order), else
+    seeded stratified ones: (best pipeline, params, CV AUC)."""
+    cv: BaseCrossValidator | TimeSeriesSplit = (
+        TimeSeriesSplit(n_splits=folds)
+        if in_time_order
+        else StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    )
     search = HalvingRandomSearchCV(
         model_pipeline(columns, seed),
         {
@@ -192,7 +244,7 @@ def tuned_model(
         n_candidates=candidates,
         factor=2,
         min_resources="exhaust",
-        cv=TimeSeriesSplit(n_splits=folds),
+        cv=cv,
         scoring="roc_auc",
         random_state=seed,
         n_jobs=1,
@@ -257,18 +309,27 @@ def train_candidate(
     frame: pl.DataFrame,
     *,
     target: str,
-    time_column: str,
+    time_column: str | None,
     exclude: tuple[str, ...],
     holdout_fraction: float,
     seed: int,
     candidates: int,
     folds: int,
+    key_columns: Sequence[str] = (),
+    declared_key: Sequence[str] = (),
 ) -> Candidate:
-    """Detect the feature columns, hold out the newest rows, tune on the rest, score the holdout."""
+    """Detect the feature and key columns, hold out the newest rows (a random share without a time
+    column), tune on the rest, score the holdout."""
     columns = detect_columns(frame, target=target, time_column=time_column, exclude=exclude)
-    training, holdout, cutoff = time_split(
-        frame, time_column=time_column, holdout_fraction=holdout_fraction
-    )
+    cutoff: datetime | None = None
+    if time_column is None:
+        training, holdout = random_split(
+            frame, target=target, holdout_fraction=holdout_fraction, seed=seed
+        )
+    else:
+        training, holdout, cutoff = time_split(
+            frame, time_column=time_column, holdout_fraction=holdout_fraction
+        )
     labels, positive = binary_labels(training.get_column(target))
     pipeline, params, cv_auc = tuned_model(
         model_inputs(training, columns),
@@ -277,6 +338,7 @@ def train_candidate(
         seed=seed,
         candidates=candidates,
         folds=folds,
+        in_time_order=time_column is not None,
     )
     model = TrainedModel(pipeline, columns, target, positive)
     metrics, scores = holdout_metrics(model, holdout)
@@ -290,6 +352,9 @@ def train_candidate(
         holdout_labels=holdout_labels,
         scores=scores,
         cutoff=cutoff,
+        key_columns=row_key_columns(
+            frame, given=key_columns, declared=declared_key, features=columns
+        ),
     )
 
 

@@ -80,7 +80,8 @@ class ModelVersion:
     version: int
     feature_table: str
     target: str | None
-    time_column: str
+    time_column: str | None
+    key_columns: tuple[str, ...]
     features: Any
     params: Mapping[str, Any]
     metrics: Mapping[str, Any]
@@ -100,6 +101,7 @@ class ModelVersion:
             "feature_table": self.feature_table,
             "target": self.target,
             "time_column": self.time_column,
+            "key_columns": as_json(list(self.key_columns)),
             "features": as_json(self.features),
             "params": as_json(self.params),
             "metrics": as_json(self.metrics),
@@ -128,6 +130,12 @@ def registry_rows(model_name: str) -> pl.DataFrame:
 
 def next_version(rows: pl.DataFrame) -> int:
     return 1 if rows.is_empty() else int(rows.get_column("version").max()) + 1  # type: ignore[arg-type]
+
+
+def recorded_key_columns(row: Mapping[str, Any]) -> list[str]:
+    """The key columns a registry row recorded (none for a version registered before they were)."""
+    recorded = row.get("key_columns")
+    return [str(name) for name in json.loads(recorded)] if recorded else []
 
 
 def production_row(rows: pl.DataFrame) -> dict[str, Any] | None:

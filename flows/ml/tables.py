@@ -44,6 +44,7 @@ ORDER_FEATURES = Table(
         ]
     ),
     key=("order_id",),
+    newest_by="event_time",
     checks=(between("quantity", 1, 1_000),),
     description="One row per order with point-in-time correct features (only data from before"
     " the order) and the label is_large_order.",
@@ -85,6 +86,7 @@ MODEL_REGISTRY = Table(
             ("feature_table", pa.string()),
             ("target", pa.string()),
             ("time_column", pa.string()),
+            ("key_columns", pa.string()),
             ("features", pa.string()),
             ("params", pa.string()),
             ("metrics", pa.string()),

@@ -1,9 +1,10 @@
 """Train a classifier on any Delta feature table, register it, and promote it only if it is better.
 
-Given a table, a binary target and a time column: numeric, categorical and text columns are
-detected, the newest rows become the holdout, a successive-halving random search tunes the model
-on time-ordered folds, and the fitted pipeline (preprocessing included) is saved under
-models/<name>/<version>/ with its report and plots. _ops/model_registry gets the version's params,
+Given a table and a binary target: numeric, categorical and text columns are detected, the newest
+rows become the holdout when there is a time column (else a seeded, stratified random share), a
+successive-halving random search tunes the model on time-ordered (else stratified) folds,
+and the fitted pipeline (preprocessing included) is saved under models/<name>/<version>/
+with its report and plots. _ops/model_registry gets the version's params, key columns,
 metrics, input table version and code version. It goes to production only if it beats the current
 production model, scored on the same holdout, by a margin; else it stays in staging.
 The same table version and seed give the same metrics.

@@ -29,6 +29,7 @@ from flows.catalog import (
 from flows.core import lake, storage
 from flows.core.checks import one_of
 from flows.core.errors import UnsafePathError
+from flows.core.quarantine import RESOLVED_BY_COLUMN, RejectCounts, reject_counts
 from flows.etl.s3_data_pipeline import s3_data_pipeline
 from flows.etl.s3_pipeline.samples import late_updates
 
@@ -282,12 +283,18 @@ def test_after_a_contract_fix_reconform_moves_rows_from_quarantine_to_silver(
     replayed = s3_data_pipeline(sample_data=False, reconform="orders")
     assert (replayed["rows_conformed"], replayed["rows_valid"]) == (2, 2)
     assert sorted(lake.read(ORDERS)["order_id"].to_list()) == [1, 2]
-    assert lake.read(ORDERS.quarantine).height == 0
+    assert reject_counts(lake.scan(ORDERS.quarantine)) == RejectCounts(open=0, resolved=1)
+    resolved = lake.read(ORDERS.quarantine).row(0, named=True)
+    assert (resolved["order_id"], resolved[RESOLVED_BY_COLUMN]) == (
+        "2",
+        "landing/orders/returns.csv",
+    )
     assert lake.read(LANDING_FILES)["quarantined"].to_list() == [0]
     day = lake.read(DAILY_CATEGORY_REVENUE)
     assert day["revenue"].sum() == 11.0
 
+    resolved_rows = lake.read(ORDERS.quarantine)
     again = s3_data_pipeline(sample_data=False, reconform="landing/orders/returns.csv")
     assert again["rows_valid"] == 2
     assert sorted(lake.read(ORDERS)["order_id"].to_list()) == [1, 2]
-    assert lake.read(ORDERS.quarantine).height == 0
+    assert lake.read(ORDERS.quarantine).equals(resolved_rows)

@@ -46,11 +46,52 @@ def test_detect_columns_sorts_features_by_encoding_and_skips_ids_target_and_time
     assert columns == modeling.FeatureColumns(("spend", "active"), ("plan",), ("notes",))
 
 
-@pytest.mark.parametrize(("target", "time_column"), [("churn", "ts"), ("y", "time")])
-def test_detect_columns_names_a_missing_target_or_time_column(target, time_column):
+@pytest.mark.parametrize(
+    ("target", "time_column", "flag"), [("churn", "ts", "--target"), ("y", "time", "--time-column")]
+)
+def test_detect_columns_names_the_flag_of_a_missing_target_or_time_column(
+    target, time_column, flag
+):
     frame = pl.DataFrame({"x": [1.0], "ts": [T0], "y": [1]})
-    with pytest.raises(ContractViolation, match="not in the table"):
+    with pytest.raises(ContractViolation, match=f"{flag} .* is not in the table"):
         modeling.detect_columns(frame, target=target, time_column=time_column)
+
+
+def test_random_split_is_seeded_and_holds_out_each_class_in_proportion():
+    frame = pl.DataFrame({"x": range(100), "y": [1] * 20 + [0] * 80})
+    training, holdout = modeling.random_split(frame, target="y", holdout_fraction=0.25, seed=7)
+    assert (training.height, holdout.height) == (75, 25)
+    assert holdout["y"].sum() == 5
+    assert set(training["x"]) | set(holdout["x"]) == set(range(100))
+    again, _ = modeling.random_split(frame, target="y", holdout_fraction=0.25, seed=7)
+    assert again.equals(training)
+    other, _ = modeling.random_split(frame, target="y", holdout_fraction=0.25, seed=8)
+    assert not other.equals(training)
+
+
+FEATURES = modeling.FeatureColumns(("x",), ("c",), ())
+
+
+@pytest.mark.parametrize(
+    ("frame", "given", "declared", "key"),
+    [
+        (pl.DataFrame({"id": [1, 2], "x": [0.1, 0.1], "c": ["a", "a"]}), ["x"], ["id"], ("x",)),
+        (pl.DataFrame({"id": [1, 2], "x": [0.1, 0.1], "c": ["a", "a"]}), [], ["id"], ("id",)),
+        (pl.DataFrame({"row_id": [1, 2], "x": [0.1, 0.2], "c": ["a", "b"]}), [], [], ("row_id",)),
+        (pl.DataFrame({"row_id": [1, 1], "x": [0.1, 0.2], "c": ["a", "b"]}), [], [], ("x", "c")),
+        (pl.DataFrame({"x": [0.1, 0.2], "c": ["a", "b"]}), [], [], ("x", "c")),
+    ],
+)
+def test_row_key_columns_prefer_the_flag_then_the_declared_key_then_unique_ids(
+    frame, given, declared, key
+):
+    assert modeling.row_key_columns(frame, given=given, declared=declared, features=FEATURES) == key
+
+
+def test_row_key_columns_name_the_flag_of_an_absent_column():
+    frame = pl.DataFrame({"x": [0.1]})
+    with pytest.raises(ContractViolation, match="--key-columns"):
+        modeling.row_key_columns(frame, given=["order_id"], declared=[], features=FEATURES)
 
 
 def test_detect_columns_refuses_a_table_without_features():

@@ -25,6 +25,7 @@ from flows.catalog import (
 )
 from flows.core import lake, storage
 from flows.core.quality import CheckResult
+from flows.core.quarantine import RESOLVED_AT_COLUMN
 from flows.monitoring.data_quality import flow as monitor
 from flows.monitoring.data_quality.checks import (
     data_commits,
@@ -342,3 +343,12 @@ def test_script_runs_on_the_defaults(prefect_api, local_lake):
     assert done.returncode == 0, done.stderr[-2000:]
     assert (local_lake / "_ops" / "data_docs" / "index.html").is_file()
     assert lake.read(QUALITY_RESULTS)["success"].all()
+
+
+def test_a_quarantine_table_reports_its_open_and_resolved_rejects(prefect_api, local_lake):
+    lake.append(ORDERS.quarantine, pa.table({"order_id": ["1", "2", "3"], "_reason": ["bad"] * 3,
+                                             RESOLVED_AT_COLUMN: [datetime.now(UTC), None, None]}))  # fmt: skip
+    state = monitor.data_quality_monitor(tables=["quarantine/orders"], return_state=True)
+    assert state.is_completed(), state.message
+    (row,) = state.result()
+    assert (row["open_rejects"], row["resolved_rejects"]) == (2, 1)

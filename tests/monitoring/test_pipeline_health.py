@@ -15,8 +15,9 @@ import pytest
 from prefect import flow
 
 from flows import samples
-from flows.catalog import EVENTS, PIPELINE_METRICS
+from flows.catalog import EVENTS, ORDERS, PIPELINE_METRICS
 from flows.core import lake
+from flows.core.quarantine import RESOLVED_AT_COLUMN
 from flows.monitoring.health.flow import pipeline_health, put_cloudwatch_metrics
 from flows.monitoring.health.metrics import (
     UNKNOWN_FLOW,
@@ -144,6 +145,8 @@ def test_report_has_charts_or_says_there_is_nothing():
     report = health_markdown(flow_metrics([_run("etl")], 60),
                              [{"table": "t", "flow": "etl", "commits": 1, "rows_written": 9}], 24)  # fmt: skip
     assert report.count("xychart-beta") == 2
+    rejects = [{"table": "quarantine/orders", "open_rejects": 2, "resolved_rejects": 3}]
+    assert "## Quarantine: 2 rejects open, 3 resolved" in health_markdown([], [], 24, rejects)
 
 
 @flow
@@ -159,6 +162,8 @@ def probe(start: int, fail: bool = False) -> None:
 def test_rates_and_rows_written_on_a_server_with_successful_and_failed_runs(prefect_api, any_lake):
     name = f"Health Probe {uuid.uuid4().hex[:8]}"
     named = probe.with_options(name=name)
+    lake.append(ORDERS.quarantine, pa.table({"order_id": ["1", "2"], "_reason": ["bad", "bad"],
+                                             RESOLVED_AT_COLUMN: [datetime.now(UTC), None]}))  # fmt: skip
     for start in (0, 100, 200):
         named(start)
     assert named(300, fail=True, return_state=True).is_failed()
@@ -175,6 +180,9 @@ def test_rates_and_rows_written_on_a_server_with_successful_and_failed_runs(pref
     (written,) = [w for w in result["tables"] if w["flow"] == name]
     assert (written["table"], written["commits"], written["rows_written"]) == ("silver/events",
                                                                                4, 40)  # fmt: skip
+    assert result["rejects"] == [
+        {"table": "quarantine/orders", "open_rejects": 1, "resolved_rejects": 1}
+    ]
     metrics = lake.read(PIPELINE_METRICS)
     recorded = metrics.filter((pl.col("subject") == name) & (pl.col("metric") == "failure_rate"))
     assert recorded["value"].to_list() == [0.25]

@@ -20,7 +20,7 @@ from flows.core.inputs import allowed_here, stop
 from flows.core.lineage import current_run
 from flows.core.settings import get_settings
 from flows.core.tasks import LAKE_WRITE, retry_if_transient, stage_results
-from flows.etl.s3_pipeline import layers
+from flows.etl.s3_pipeline import layers, resolution
 from flows.etl.s3_pipeline.report import (
     EMPTY_LANDING,
     FAILED_FILE_HINT,
@@ -67,6 +67,11 @@ def conform_source(
 @io_task
 def record_files(results: list[FileResult], run_id: str) -> lake.WriteResult:
     return layers.record_manifest(results, run_id)
+
+
+@io_task
+def resolve_rejects(files: list[LandingFile], replay: frozenset[str]) -> list[lake.WriteResult]:
+    return resolution.resolve_rejects(files, replay)
 
 
 @io_task
@@ -163,6 +168,8 @@ def s3_data_pipeline(
     if done or failed:
         record_files([r for r in results if r.file.batch_id in done | failed], run_id)
 
+    resolved = resolve_rejects([r.file for r in results if r.file.batch_id in done], replay)
+    logger.info("%d quarantined rows resolved", sum(r.updated for r in resolved))
     order_dates, customer_ids, products_changed = gold_scope(results, done)
     gold = build_gold(order_dates, customer_ids, products_changed)
     database = glue_database or get_settings().glue_database

@@ -26,6 +26,7 @@ from flows.core.lineage import BATCH_COLUMN
 from flows.core.settings import get_settings
 from flows.etl.s3_pipeline.landing import ParseOptions, ParseRestart, text_batches
 from flows.etl.s3_pipeline.report import manifest_rows
+from flows.etl.s3_pipeline.resolution import replace_replayed_rejects
 from flows.etl.s3_pipeline.transforms import (
     Conformed,
     FileResult,
@@ -92,7 +93,8 @@ def conform_file(
 
     Safe to repeat after a crash: the merge keeps the newest row per key and the quarantine
     commit is an app transaction of this delivery. A `replay` (after a contract fix) replaces
-    the delivery's earlier rejects, so rows that pass now leave quarantine.
+    the delivery's earlier rejects by what still fails, keeping those that pass now for the
+    flow to mark resolved.
     """
     contract = landing_sources()[file.source]
     lake.create_if_missing(contract)  # then concurrent first merges conflict, never duplicate
@@ -116,7 +118,7 @@ def conform_file(
     parts = [pl.DataFrame(pl.from_arrow(r)) for r in rejected]
     rejects = pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
     if replay:
-        replace_rejects(contract, file.batch_id, rejects.to_arrow())
+        replace_replayed_rejects(contract, file.batch_id, rejects.to_arrow())
     elif rejects.height:
         lake.append_once(contract.quarantine, rejects.to_arrow(), app_id=f"q:{file.batch_id}")
     return Conformed(
@@ -130,14 +132,6 @@ def conform_file(
         frozenset(dates),
         distinct_customers(customers),
     )
-
-
-def replace_rejects(contract: Table, batch_id: str, rejects: pa.Table) -> None:
-    """A delivery's rejects in quarantine become `rejects`, in one commit."""
-    if rejects.num_rows:
-        lake.replace_where(contract.quarantine, rejects, where={BATCH_COLUMN: batch_id})
-    elif lake.exists(contract.quarantine):
-        lake.delete(contract.quarantine, where={BATCH_COLUMN: batch_id})
 
 
 def conform_files(

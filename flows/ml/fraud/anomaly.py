@@ -41,6 +41,7 @@ def forest_version(
         feature_table=TRANSACTIONS.path,
         target=None,
         time_column="occurred_at",
+        key_columns=TRANSACTIONS.key,
         features=["log_amount", "amount_z", "velocity", "log_speed", "hour"],
         params={"n_estimators": TREES, "contamination": contamination},
         metrics={"fitted_rows": fitted_rows},

@@ -42,9 +42,7 @@ def read_feature_table(path: str, version: int | None) -> tuple[pl.DataFrame, in
     return lake.read(table, version=pinned), pinned
 
 
-@task(**LAKE_READ, cache_policy=NO_CACHE)
-def read_registry(model_name: str) -> pl.DataFrame:
-    return registry_rows(model_name)
+read_registry = task(**LAKE_READ, cache_policy=NO_CACHE)(registry_rows)
 
 
 @task(**LAKE_READ, cache_policy=NO_CACHE)
@@ -66,15 +64,22 @@ def register(rows: list[dict[str, Any]]) -> lake.WriteResult:
     return write_registry(rows)
 
 
-def _production_metrics(
-    row: dict[str, Any] | None, holdout: pl.DataFrame, target: str
-) -> tuple[dict[str, float] | None, str]:
-    """The production model scored on the candidate's holdout, or why it cannot be."""
-    if row is None:
-        return None, ""
-    model = load_production_model(row["artifact_uri"])
-    metrics, unusable = modeling.comparable_metrics(model, holdout, target)
-    return metrics, unusable and f"production v{row['version']} {unusable}"
+def _promotion(
+    row: dict[str, Any] | None, trained: modeling.Candidate, metric: str, margin: float
+) -> tuple[dict[str, float] | None, bool, str]:
+    """Production's metrics on the candidate's holdout (if it can be scored), promotion, why."""
+    production, unusable = None, ""
+    if row is not None:
+        model = load_production_model(row["artifact_uri"])
+        production, unusable = modeling.comparable_metrics(
+            model, trained.holdout, trained.model.target
+        )
+    if unusable:
+        why = f"production v{row and row['version']} {unusable}"
+        return None, False, f"{why}: kept in staging, promote by hand if intended"
+    return production, *promotion_decision(
+        trained.metrics, production, metric=metric, margin=margin
+    )
 
 
 @flow(
@@ -84,7 +89,8 @@ def _production_metrics(
 def training_pipeline(
     feature_table: str = ORDER_FEATURES.path,
     target: str = "is_large_order",
-    time_column: str = "event_time",
+    time_column: str | None = None,
+    key_columns: list[str] | None = None,
     model_name: str | None = None,
     exclude: list[str] | None = None,
     table_version: int | None = None,
@@ -101,7 +107,10 @@ def training_pipeline(
     Args:
         feature_table: the Delta table to train on, `<layer>/<name>`.
         target: the binary target column.
-        time_column: the column that orders rows in time; the holdout is the newest rows.
+        time_column: orders rows in time, the holdout being the newest (default: the contract's
+            `newest_by`; none: a seeded, stratified random holdout).
+        key_columns: the columns that identify a row, recorded for batch inference (default:
+            the table's key, else its unique id columns, else every feature column).
         model_name: the registry name (default: `<table name>.<target>`).
         exclude: columns that are not features.
         table_version: pin the feature table's Delta version (default: the newest).
@@ -116,34 +125,30 @@ def training_pipeline(
     """
     logger = get_run_logger()
     name = model_name or default_model_name(feature_table, target)
-    if feature_table_contract(feature_table) is ORDER_FEATURES and not lake.exists(ORDER_FEATURES):
+    table = feature_table_contract(feature_table)
+    if table is ORDER_FEATURES and not lake.exists(ORDER_FEATURES):
         logger.warning("%s does not exist yet: building it first", ORDER_FEATURES.path)
         built = feature_engineering_pipeline(sample_data=sample_data, return_state=True)
         if not isinstance(built.result(), dict):  # stopped: its inputs are missing
             return stop(f"{ORDER_FEATURES.path} was not built, no model trained: {built.message}")
     frame, version = read_feature_table(feature_table, table_version)
+    time_column = time_column or table.newest_by
     trained = modeling.train_candidate(
         frame,
         target=target,
         time_column=time_column,
+        key_columns=key_columns or (),
+        declared_key=table.key,
         exclude=tuple(exclude or ()),
         holdout_fraction=holdout_fraction,
         seed=seed,
         candidates=candidates,
         folds=folds,
     )
-    metrics = trained.metrics
-    logger.info("Trained %s on %d rows; holdout %s", name, trained.training_rows, metrics)
-
+    logger.info("Trained %s on %d rows; holdout %s", name, trained.training_rows, trained.metrics)
     registry = read_registry(name)
     current = production_row(registry)
-    production, unusable = _production_metrics(current, trained.holdout, target)
-    if unusable:
-        promote, decision = False, f"{unusable}: kept in staging, promote by hand if intended"
-    else:
-        promote, decision = promotion_decision(
-            metrics, production, metric=promotion_metric, margin=promotion_margin
-        )
+    production, promote, decision = _promotion(current, trained, promotion_metric, promotion_margin)
     model_version = next_version(registry)
     files = report_files(
         trained,
@@ -160,9 +165,10 @@ def training_pipeline(
         feature_table=feature_table,
         target=target,
         time_column=time_column,
+        key_columns=trained.key_columns,
         features=trained.model.columns.__dict__,
         params=trained.params,
-        metrics={**metrics, "holdout_from": trained.cutoff.isoformat()},
+        metrics={**trained.metrics, "holdout_from": trained.holdout_from},
         input_versions={feature_table: version},
         seed=seed,
         note=decision,
@@ -170,7 +176,6 @@ def training_pipeline(
     registered = register(registry_updates(candidate, current, promote=promote, now=now))
     stage = "production" if promote else "staging"
     logger.info("Registered %s v%d as %s: %s", name, model_version, stage, decision)
-
     publish_markdown(
         f"training-report-{name}",
         files["report.md"] + f"\n\nModel: `{location}`",
@@ -187,7 +192,7 @@ def training_pipeline(
         "stage": stage,
         "promoted": promote,
         "decision": decision,
-        "metrics": metrics,
+        "metrics": trained.metrics,
         "production_metrics": production,
         "params": trained.params,
         "input_versions": {feature_table: version},

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from flows.core.contracts import Table
 from flows.core.quality import CheckResult
+from flows.core.quarantine import RejectCounts
 from flows.core.stats import robust_z_of
 
 DATA_OPERATIONS = frozenset({"WRITE", "MERGE", "STREAMING UPDATE"})
@@ -166,6 +167,8 @@ class TableSnapshot:
     sample: pl.DataFrame
     history: list[dict[str, Any]]
     schema: pa.Schema
+    rejects: RejectCounts | None = None
+    """A quarantine table's rows still wrong and resolved since; None for other layers."""
 
 
 def sample_step(rows_total: int, max_rows: int) -> int:

@@ -21,6 +21,7 @@ from flows.core.errors import LakeError
 from flows.core.lineage import current_run
 from flows.core.paths import lake_location
 from flows.core.quality import CheckResult, QualityContext
+from flows.core.quarantine import reject_counts
 from flows.core.settings import get_settings
 from flows.core.tasks import LAKE_READ, LAKE_WRITE, existing_tables
 from flows.monitoring.automations import QUALITY_EVENT
@@ -48,6 +49,7 @@ def read_snapshot(table: Table, max_rows: int, history_limit: int) -> checks.Tab
         sample=sample,
         history=lake.history(table, limit=history_limit),
         schema=pa.schema(delta.schema().to_arrow()),
+        rejects=reject_counts(scan) if table.layer == "quarantine" else None,
     )
 
 

@@ -63,6 +63,8 @@ def summary_row(
         "version": snapshot.version if snapshot else None,
         "rows_total": snapshot.rows_total if snapshot else None,
         "rows_checked": snapshot.sample.height if snapshot else None,
+        "open_rejects": snapshot.rejects.open if snapshot and snapshot.rejects else None,
+        "resolved_rejects": snapshot.rejects.resolved if snapshot and snapshot.rejects else None,
     }
 
 

@@ -21,6 +21,7 @@ from flows.catalog import PIPELINE_METRICS, physical_tables
 from flows.core import lake
 from flows.core.artifacts import publish_markdown, publish_table
 from flows.core.lineage import current_run
+from flows.core.quarantine import reject_counts
 from flows.core.settings import boto3_session, get_settings
 from flows.core.tasks import EXTERNAL_SOURCE, LAKE_READ, LAKE_WRITE
 from flows.monitoring.health.metrics import (
@@ -74,6 +75,20 @@ def read_histories(history_limit: int) -> dict[str, list[dict[str, Any]]]:
     }
 
 
+@task(**LAKE_READ, cache_policy=NO_CACHE)
+def read_rejects() -> list[dict[str, Any]]:
+    """Rows still wrong and resolved since in every quarantine table in the lake."""
+    counts = {
+        table.path: reject_counts(lake.scan(table))
+        for table in physical_tables()
+        if table.layer == "quarantine" and lake.exists(table)
+    }
+    return [
+        {"table": path, "open_rejects": c.open, "resolved_rejects": c.resolved}
+        for path, c in counts.items()
+    ]
+
+
 @task(**LAKE_WRITE, cache_policy=NO_CACHE)
 def record_metrics(rows: list[dict[str, Any]], run_id: str) -> lake.WriteResult:
     """Append this measurement; a retry of the same run replaces its own rows."""
@@ -98,7 +113,7 @@ def put_cloudwatch_metrics(namespace: str, data: list[dict[str, Any]]) -> int:
 def pipeline_health(
     hours: float = 24, late_after_seconds: float = 60, history_limit: int = 200
 ) -> dict[str, list[dict[str, Any]]]:
-    """Measure the last `hours`; returns the per-flow and per-table rows.
+    """Measure the last `hours`; returns the per-flow, per-table and per-quarantine rows.
 
     Args:
         hours: the window to measure.
@@ -116,6 +131,7 @@ def pipeline_health(
         for path, history in read_histories(history_limit).items()
         for row in table_writes(path, history, since, flow_of_run)
     ]
+    rejects = read_rejects()
     rows = metric_rows(flows, writes, run_id=current_run().id, measured_at=now, window_hours=hours)
     if rows:
         record_metrics(rows, current_run().id)
@@ -128,7 +144,7 @@ def pipeline_health(
     publish_table("pipeline-health-flows", flows, description=f"Flow runs, last {hours:g} h")
     publish_markdown(
         "pipeline-health",
-        health_markdown(flows, writes, hours),
+        health_markdown(flows, writes, hours, rejects),
         description=f"Pipeline health, last {hours:g} h",
     )
     logger.info(
@@ -138,4 +154,4 @@ def pipeline_health(
         len(writes),
         hours,
     )
-    return {"flows": flows, "tables": writes}
+    return {"flows": flows, "tables": writes, "rejects": rejects}

@@ -30,9 +30,13 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[float], axis: 
 
 
 def health_markdown(
-    flows: Sequence[Mapping[str, Any]], writes: Sequence[Mapping[str, Any]], window_hours: float
+    flows: Sequence[Mapping[str, Any]],
+    writes: Sequence[Mapping[str, Any]],
+    window_hours: float,
+    rejects: Sequence[Mapping[str, Any]] = (),
 ) -> str:
-    """The report: success rate and rows written as charts, then the numbers."""
+    """The report: success rate and rows written as charts, then the numbers, then each
+    quarantine's rejects still open and resolved since."""
     parts = [f"# Pipeline health, last {window_hours:g} h"]
     if flows:
         rated = [row for row in flows if row["success_rate"] is not None]
@@ -51,4 +55,11 @@ def health_markdown(
         ]
     else:
         parts.append("_No rows written to the lake in the window._")
+    if rejects:
+        open_total = sum(int(row["open_rejects"]) for row in rejects)
+        resolved_total = sum(int(row["resolved_rejects"]) for row in rejects)
+        parts += [
+            f"## Quarantine: {open_total} rejects open, {resolved_total} resolved",
+            markdown_table(rejects),
+        ]
     return "\n\n".join(parts)
