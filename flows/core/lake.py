@@ -519,7 +519,7 @@ _KEYED_WRITES_LOCK = threading.Lock()
 
 
 def _upsert(table: Table, arrow: pa.Table) -> WriteResult:
-    inserted = updated = 0
+    rows, inserted, updated = arrow.num_rows, 0, 0
     merged = False
     for attempt in range(1, MERGE_ATTEMPTS + 1):
         snapshot = open_table(table)
@@ -542,7 +542,7 @@ def _upsert(table: Table, arrow: pa.Table) -> WriteResult:
         table.path,
         "MERGE" if merged else "APPEND",
         version(table),
-        inserted + updated,
+        rows,
         inserted=inserted,
         updated=updated,
     )
