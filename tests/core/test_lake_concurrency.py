@@ -115,6 +115,10 @@ def test_threads_and_two_processes_write_and_merge_the_same_tables_on_s3(s3_lake
     """Streaming appends (app transactions) and keyed merges from 6 threads and 2 processes at
     once into the same two tables: no deadlock, no lost or duplicated row."""
     lake.create_if_missing(ITEMS)
+    schema = pa.schema([("n", pa.string())])
+    # created first: racing first appends to a schema-on-read table may conflict on its schema
+    # (metadata), which the flows' tasks retry; here every write must land at once
+    lake.append_once(EVENTS, schema.empty_table(), app_id="created")
     processes = writer_processes(s3_lake, s3_env, (10_000, 200, 3), (20_000, 200, 3))
     failures: list[BaseException] = []
 
@@ -122,7 +126,7 @@ def test_threads_and_two_processes_write_and_merge_the_same_tables_on_s3(s3_lake
         try:
             for n in range(3):
                 batches = (pa.record_batch({"n": [str(worker * 100 + n)] * 50}) for _ in range(4))
-                reader = pa.RecordBatchReader.from_batches(pa.schema([("n", pa.string())]), batches)
+                reader = pa.RecordBatchReader.from_batches(schema, batches)
                 lake.append_once(EVENTS, reader, app_id=f"delivery-{worker}-{n}")
                 lake.append_once(EVENTS, pa.table({"n": ["x"]}), app_id=f"delivery-{worker}-{n}")
         except BaseException as error:  # collected and asserted below
