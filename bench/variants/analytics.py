@@ -6,6 +6,7 @@ pays for a conversion it would not make in its own flow.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from time import perf_counter
 from typing import Any
@@ -164,3 +165,63 @@ def windows_pandas(params: dict[str, Any]) -> dict[str, Any]:
     )
     top = per_product.groupby("event_time").head(TOP_N)
     return _timed(len(events), started, windows=len(metrics), top_rows=len(top))
+
+
+def _duckdb() -> Any:
+    """An in-memory DuckDB on this process's cores; its delta and httpfs extensions download
+    at run time, so the baselines read the same in-memory Arrow tables as the flows."""
+    import duckdb
+
+    return duckdb.connect(config={"threads": os.cpu_count() or 1})
+
+
+def enrichment_duckdb(params: dict[str, Any]) -> dict[str, Any]:
+    """The same left joins and flags in DuckDB SQL over the Arrow tables."""
+    events, (products, customers) = _events(int(params["rows"])), _references()
+    database = _duckdb()
+    for name, frame in (("events", events.select(EVENT_COLUMNS)), ("products", products),
+                        ("customers", customers)):  # fmt: skip
+        database.register(name, frame.to_arrow())
+    started = perf_counter()
+    enriched = database.sql(
+        """
+        SELECT e.*, p.name AS product_name, p.category, p.price,
+               p.product_id IS NOT NULL AS product_matched,
+               c.country, c.segment, c.customer_id IS NOT NULL AS customer_matched,
+               CAST(e.event_time AS DATE) AS event_date
+        FROM events e
+        LEFT JOIN products p USING (product_id)
+        LEFT JOIN customers c USING (customer_id)
+        """
+    ).to_arrow_table()
+    return _timed(events.height, started, output_rows=enriched.num_rows)
+
+
+def windows_duckdb(params: dict[str, Any]) -> dict[str, Any]:
+    """The same window metrics (exact quantiles) and top-n products per window in DuckDB SQL."""
+    events = _events(int(params["rows"]))
+    database = _duckdb()
+    database.register("events", events.to_arrow())
+    window = f"INTERVAL {WINDOW_MINUTES} MINUTE"
+    started = perf_counter()
+    metrics = database.sql(
+        f"""
+        SELECT time_bucket({window}, event_time) AS window_start, event_type,
+               count(*) AS events, sum(value) AS value_sum, avg(value) AS value_avg,
+               quantile_cont(value, 0.95) AS value_p95, quantile_cont(value, 0.99) AS value_p99
+        FROM events GROUP BY ALL ORDER BY window_start, event_type
+        """
+    ).to_arrow_table()
+    top = database.sql(
+        f"""
+        SELECT * FROM (
+            SELECT window_start, product_id, events, value_sum,
+                   row_number() OVER (PARTITION BY window_start
+                                      ORDER BY events DESC, value_sum DESC, product_id) AS rank
+            FROM (SELECT time_bucket({window}, event_time) AS window_start, product_id,
+                         count(*) AS events, sum(value) AS value_sum
+                  FROM events WHERE product_id IS NOT NULL GROUP BY ALL))
+        WHERE rank <= {TOP_N} ORDER BY window_start, rank
+        """
+    ).to_arrow_table()
+    return _timed(events.height, started, windows=metrics.num_rows, top_rows=top.num_rows)

@@ -1,19 +1,29 @@
 """Lake I/O: the only module that imports `deltalake`. The same calls for a folder and for `s3://`.
 
-Every write is one Delta commit (readers see all of it or none of it) and carries the Prefect flow
-run in its commit metadata. On S3, delta-rs commits with conditional put, so concurrent writers
-are safe without a lock table.
+Every write is one Delta commit (readers see all of it or none of it; `merge` of a batch that mixes
+new and existing keys makes two, see there) and carries the Prefect flow run in its commit
+metadata. On S3, delta-rs commits with conditional put, so concurrent writers are safe without a
+lock table.
+
+Every call is safe from several threads at once. delta-rs runs its I/O on one shared runtime, and
+most of its calls wait for that runtime while holding the GIL; a write that streams a Python
+reader has the runtime's worker threads call back into Python for each batch, so they wait for
+the GIL. One of each at once deadlocks (seen in CI with two deliveries ingested from threads).
+`_GATE` therefore gives a streaming write the process to itself, while other calls share it.
 """
 
 from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Iterator, Mapping, Sequence
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, ParamSpec, TypeAlias, TypeVar
 
 import polars as pl
 import pyarrow as pa
@@ -40,6 +50,74 @@ _LOG_RETENTION = "delta.logRetentionDuration"
 TableData: TypeAlias = "pa.Table | pl.DataFrame"
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+class _DeltaGate:
+    """A shared/exclusive gate around delta-rs calls, preferring shared holders.
+
+    Shared holders never wait for a waiting exclusive one, so a thread that holds the gate (a
+    `read_batches` being consumed) can always make another call; an exclusive holder may make
+    shared calls itself, but a shared holder cannot become exclusive.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._shared = 0
+        self._exclusive_owner: int | None = None
+        self._mine = threading.local()
+
+    def _held_here(self) -> int:
+        return int(getattr(self._mine, "shared", 0))
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        me = threading.get_ident()
+        with self._changed:
+            while self._exclusive_owner not in (None, me):
+                self._changed.wait()
+            self._shared += 1
+            self._mine.shared = self._held_here() + 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._shared -= 1
+                self._mine.shared = self._held_here() - 1
+                self._changed.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        if self._held_here():
+            # two such threads would each wait for the other to let go
+            raise RuntimeError("a streaming write inside another lake call (e.g. a read_batches)")
+        with self._changed:
+            while self._exclusive_owner is not None or self._shared:
+                self._changed.wait()
+            self._exclusive_owner = threading.get_ident()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._exclusive_owner = None
+                self._changed.notify_all()
+
+
+_GATE = _DeltaGate()
+
+
+def _gated(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """`function` holding the gate shared for its whole call."""
+
+    @functools.wraps(function)
+    def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with _GATE.shared():
+            return function(*args, **kwargs)
+
+    return call
+
+
 @dataclass(frozen=True)
 class WriteResult:
     """What one commit did."""
@@ -61,10 +139,12 @@ def storage_options() -> dict[str, str]:
     return s3_storage_options(get_settings())
 
 
+@_gated
 def exists(table: Table) -> bool:
     return bool(DeltaTable.is_deltatable(location(table), storage_options=storage_options()))
 
 
+@_gated
 def open_table(table: Table, *, version: int | None = None) -> DeltaTable:
     """The `DeltaTable` itself, for operations this module does not wrap."""
     try:
@@ -81,15 +161,18 @@ def open_table(table: Table, *, version: int | None = None) -> DeltaTable:
         ) from error
 
 
+@_gated
 def version(table: Table) -> int:
     return int(open_table(table).version())
 
 
+@_gated
 def scan(table: Table, *, version: int | None = None) -> pl.LazyFrame:
     """A lazy Polars scan; filters and projections are pushed down into the Delta scan."""
     return pl.scan_delta(open_table(table, version=version))
 
 
+@_gated
 def read(
     table: Table,
     *,
@@ -128,17 +211,19 @@ def read_batches(
     `where` (column = value, all of them) is pushed down: files whose statistics exclude it
     are not read.
     """
-    dataset = open_table(table).to_pyarrow_dataset()
-    conditions = [pads.field(column) == value for column, value in (where or {}).items()]
-    yield from dataset.to_batches(
-        columns=list(columns) if columns is not None else None,
-        filter=functools.reduce(operator.and_, conditions) if conditions else None,
-        batch_size=batch_rows or get_settings().batch_rows,
-        batch_readahead=1,  # pyarrow's defaults (16 batches of 4 files) hold millions of rows
-        fragment_readahead=1,
-    )
+    with _GATE.shared():  # the dataset reads through delta-rs while it is consumed
+        dataset = open_table(table).to_pyarrow_dataset()
+        conditions = [pads.field(column) == value for column, value in (where or {}).items()]
+        yield from dataset.to_batches(
+            columns=list(columns) if columns is not None else None,
+            filter=functools.reduce(operator.and_, conditions) if conditions else None,
+            batch_size=batch_rows or get_settings().batch_rows,
+            batch_readahead=1,  # pyarrow's defaults (16 batches of 4 files) hold millions of rows
+            fragment_readahead=1,
+        )
 
 
+@_gated
 def history(table: Table, *, limit: int | None = None) -> list[dict[str, Any]]:
     """Commits, newest first, with their operation, metrics and the flow run that wrote them."""
     return list(open_table(table).history(limit))
@@ -176,6 +261,7 @@ class Compaction:
     files_added: int
 
 
+@_gated
 def layout(table: Table) -> Layout:
     """Count the table's data files, stored files and log entries."""
     delta = open_table(table)
@@ -199,6 +285,7 @@ def layout(table: Table) -> Layout:
     )
 
 
+@_gated
 def appended_since(table: Table, version: int, *, until: int | None = None) -> pl.DataFrame:
     """Rows in the data files added after `version` (all rows for -1) up to `until` (latest).
 
@@ -215,6 +302,7 @@ def appended_since(table: Table, version: int, *, until: int | None = None) -> p
     return frame
 
 
+@_gated
 def compact(
     table: Table, *, target_size_bytes: int | None = None, z_order: Sequence[str] = ()
 ) -> Compaction:
@@ -240,6 +328,7 @@ def compact(
     )
 
 
+@_gated
 def checkpoint(table: Table) -> int:
     """Write a checkpoint at the current version, so opening the table stops replaying the log."""
     delta = open_table(table)
@@ -247,11 +336,13 @@ def checkpoint(table: Table) -> int:
     return int(delta.version())
 
 
+@_gated
 def expire_log(table: Table) -> None:
     """Delete commit files older than `delta.logRetentionDuration` (30 days) before a checkpoint."""
     open_table(table).cleanup_metadata()
 
 
+@_gated
 def forget_history(table: Table) -> int:
     """Make the current version the table's whole log: a checkpoint, then every older commit
     file deleted; returns the version kept.
@@ -276,6 +367,7 @@ def _added_paths(delta: DeltaTable) -> set[str]:
     return set(pa.table(delta.get_add_actions(flatten=True)).column("path").to_pylist())
 
 
+@_gated
 def append(table: Table, data: TableData) -> WriteResult:
     """Add rows in one commit."""
     arrow = _prepared(table, data)
@@ -285,6 +377,7 @@ def append(table: Table, data: TableData) -> WriteResult:
     return WriteResult(table.path, "WRITE", version(table), arrow.num_rows)
 
 
+@_gated
 def replace_where(table: Table, data: TableData, *, where: Mapping[str, Scalar]) -> WriteResult:
     """Replace the rows matching `where` (column = value, all of them) with `data`, in one commit.
 
@@ -299,6 +392,7 @@ def replace_where(table: Table, data: TableData, *, where: Mapping[str, Scalar])
     return WriteResult(table.path, "WRITE", version(table), arrow.num_rows)
 
 
+@_gated
 def committed(table: Table, app_id: str) -> bool:
     """Whether a commit carrying the Delta app transaction `app_id` is in the table."""
     return exists(table) and open_table(table).transaction_version(app_id) is not None
@@ -310,15 +404,17 @@ def append_once(table: Table, data: pa.Table | pa.RecordBatchReader, *, app_id: 
     Streams a `RecordBatchReader` without holding it in memory. Appends never conflict with
     each other, and a concurrent writer of the same `app_id` loses with WriteConflictError, so
     exactly one copy lands. An exception raised while reading `data` aborts the commit and is
-    re-raised as it was.
+    re-raised as it was. Other lake calls in this process wait while it streams (see `_GATE`),
+    so `data` must not read the lake itself.
     """
     # Check and write against one snapshot: a commit of `app_id` after it is a conflict, while
     # a fresh snapshot taken by the write could already hold it and append a second copy. The
     # table is created first for the same reason: two writers creating it would both append.
     create_if_missing(table, data.schema)
     snapshot = open_table(table)
-    if snapshot.transaction_version(app_id) is not None:
-        return WriteResult(table.path, "NOOP", int(snapshot.version()), 0)
+    with _GATE.shared():
+        if snapshot.transaction_version(app_id) is not None:
+            return WriteResult(table.path, "NOOP", int(snapshot.version()), 0)
     counted = _CountedBatches(data if isinstance(data, pa.RecordBatchReader) else data.to_reader())
     arguments: dict[str, Any] = {
         "mode": "append",
@@ -332,7 +428,7 @@ def append_once(table: Table, data: pa.Table | pa.RecordBatchReader, *, app_id: 
         ),
     }
     try:
-        with _translated_errors(table):
+        with _GATE.exclusive(), _translated_errors(table):
             write_deltalake(snapshot, counted.reader(), **arguments)
     except Exception:
         if counted.error is not None:
@@ -362,6 +458,7 @@ class _CountedBatches:
             raise
 
 
+@_gated
 def create_if_missing(table: Table, schema: pa.Schema | None = None) -> bool:
     """Create `table` empty, with its contract schema (or `schema` for a schema-on-read table),
     unless it exists; True if this call did.
@@ -384,6 +481,7 @@ def create_if_missing(table: Table, schema: pa.Schema | None = None) -> bool:
     return True
 
 
+@_gated
 def add_missing_columns(table: Table) -> list[str]:
     """Add the contract's nullable columns that the stored table lacks (a contract grew one);
     returns their names. A required column cannot be added: the rows already stored have none."""
@@ -403,6 +501,7 @@ def add_missing_columns(table: Table) -> list[str]:
     return [f.name for f in missing]
 
 
+@_gated
 def overwrite_partitions(table: Table, data: TableData) -> WriteResult:
     """Replace exactly the partitions present in `data`; other partitions are untouched."""
     if not table.partition_by:
@@ -417,6 +516,7 @@ def overwrite_partitions(table: Table, data: TableData) -> WriteResult:
     return WriteResult(table.path, "WRITE", version(table), arrow.num_rows)
 
 
+@_gated
 def overwrite(table: Table, data: TableData) -> WriteResult:
     """Replace the whole table in one commit (earlier versions stay readable by time travel)."""
     arrow = _prepared(table, data)
@@ -424,11 +524,22 @@ def overwrite(table: Table, data: TableData) -> WriteResult:
     return WriteResult(table.path, "WRITE", version(table), arrow.num_rows)
 
 
-def merge(table: Table, data: TableData) -> WriteResult:
-    """Upsert on the table's key in one commit; with `newest_by`, an older row never wins.
+KEYS_APP_ID = "lake.keyed-write"
+"""The Delta app transaction every keyed write (`merge`) records: two keyed writes that race
+conflict on it, so an append decided on a snapshot commits only if no keyed write came after."""
+MERGE_ATTEMPTS = 8
 
-    A column the contract gained since the table was created is added to it (its older rows
-    read it as null).
+
+@_gated
+def merge(table: Table, data: TableData) -> WriteResult:
+    """Upsert on the table's key; with `newest_by`, an older row never wins.
+
+    Rows whose key no target file can hold (by the files' key min/max statistics) are appended
+    instead of merged: one commit when none can match, else an append of those rows, then a MERGE
+    of the rest (two commits; a crash between them leaves a re-run to finish). Both commits
+    record `KEYS_APP_ID`, so the append fails if another keyed write landed after the snapshot it
+    was decided on; the decision is then made again on the new snapshot. A column the contract
+    gained since the table was created is added to it (its older rows read it as null).
     """
     if not table.key:
         raise errors.ContractViolation(f"{table.path} declares no key to merge on")
@@ -436,37 +547,164 @@ def merge(table: Table, data: TableData) -> WriteResult:
     if arrow.num_rows == 0:
         return WriteResult(table.path, "NOOP", _version_or_minus_one(table), 0)
     create_if_missing(table)  # then two first writers conflict instead of both appending
+    with _keyed_writes(table):
+        return _upsert(table, arrow)
+
+
+def _keyed_writes(table: Table) -> threading.Lock:
+    """One keyed write per table at a time in this process: racing threads would only make
+    each other retry; other processes still race, and lose by conflict."""
+    with _KEYED_WRITES_LOCK:
+        return _KEYED_WRITES.setdefault(location(table), threading.Lock())
+
+
+_KEYED_WRITES: dict[str, threading.Lock] = {}
+_KEYED_WRITES_LOCK = threading.Lock()
+
+
+def _upsert(table: Table, arrow: pa.Table) -> WriteResult:
+    rows, inserted, updated = arrow.num_rows, 0, 0
+    merged = False
+    for attempt in range(1, MERGE_ATTEMPTS + 1):
+        snapshot = open_table(table)
+        may_match = rows_that_may_match(arrow, _file_statistics(snapshot), table.key)
+        try:
+            new = arrow.filter(pc.invert(may_match))
+            if new.num_rows:
+                _append_commit(table, snapshot, new)
+                inserted += new.num_rows
+                arrow = arrow.filter(may_match)  # appended: never again
+            if arrow.num_rows:
+                counts = _merge_commit(table, open_table(table), arrow)
+                inserted, updated, merged = inserted + counts[0], updated + counts[1], True
+            break
+        except errors.WriteConflictError:
+            if attempt == MERGE_ATTEMPTS:
+                raise
+            time.sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))  # spread the racers
+    return WriteResult(
+        table.path,
+        "MERGE" if merged else "APPEND",
+        version(table),
+        rows,
+        inserted=inserted,
+        updated=updated,
+    )
+
+
+def _keyed_commit() -> CommitProperties:
+    return CommitProperties(
+        custom_metadata=current_run().commit_metadata(),
+        app_transactions=[Transaction(app_id=KEYS_APP_ID, version=time.time_ns())],
+    )
+
+
+def _merge_commit(table: Table, snapshot: DeltaTable, rows: pa.Table) -> tuple[int, int]:
+    """MERGE `rows` into `snapshot`: (inserted, updated)."""
     equal_keys = [f"t.{_identifier(k)} = s.{_identifier(k)}" for k in table.key]
     # Bounding the target's keys by the source's lets delta-rs skip files by their statistics
     # before it scans: a 1M-row merge into 9M rows took 2.3 s and 1.7 GB without, 0.5 s and
     # 0.7 GB with.
-    matched = " AND ".join([*equal_keys, *key_ranges(arrow, table.key, alias="t")])
+    matched = " AND ".join([*equal_keys, *key_ranges(rows, table.key, alias="t")])
     newer = f"s.{_identifier(table.newest_by)} >= t.{_identifier(table.newest_by)}"
     with _translated_errors(table):
         metrics = (
-            open_table(table)
-            .merge(
-                arrow,
+            snapshot.merge(
+                rows,
                 predicate=matched,
                 source_alias="s",
                 target_alias="t",
                 merge_schema=True,
-                commit_properties=_commit_properties(),
+                commit_properties=_keyed_commit(),
             )
             .when_matched_update_all(predicate=newer if table.newest_by else None)
             .when_not_matched_insert_all()
             .execute()
         )
-    return WriteResult(
-        table.path,
-        "MERGE",
-        version(table),
-        arrow.num_rows,
-        inserted=int(metrics.get("num_target_rows_inserted", 0)),
-        updated=int(metrics.get("num_target_rows_updated", 0)),
+    return int(metrics.get("num_target_rows_inserted", 0)), int(
+        metrics.get("num_target_rows_updated", 0)
     )
 
 
+def _append_commit(table: Table, snapshot: DeltaTable, rows: pa.Table) -> None:
+    """Append `rows` as a keyed write read at `snapshot`'s version: a conflict if a keyed write
+    committed after it (a plain append never conflicts with another otherwise)."""
+    with _translated_errors(table):
+        write_deltalake(
+            snapshot,
+            rows,
+            mode="append",
+            partition_by=list(table.partition_by) or None,
+            schema_mode="merge",
+            commit_properties=_keyed_commit(),
+        )
+
+
+def _file_statistics(snapshot: DeltaTable) -> pa.Table:
+    return pa.table(snapshot.get_add_actions(flatten=True))
+
+
+_STATISTICS_KINDS = (pa.types.is_integer, pa.types.is_date)
+"""Key types whose file min/max are exact (delta-rs truncates long strings' statistics)."""
+
+
+def rows_that_may_match(data: pa.Table, files: pa.Table, key: Sequence[str]) -> pa.Array:
+    """Which rows of `data` a target row could share its key with, by the target's files.
+
+    `files` holds one row per data file with `num_records` and, per column, `min.<column>` and
+    `max.<column>` (or `partition.<column>`), as delta-rs's add actions give them. A row may match
+    when each key column's value lies within some file's range of that column; a file without a
+    usable range for a column spans every value. False only where no file can hold the key.
+    """
+    files = files.filter(pc.greater(files.column("num_records"), 0))
+    if files.num_rows == 0:
+        return pa.repeat(pa.scalar(False), data.num_rows)
+    may_match = pl.repeat(True, data.num_rows, eager=True)
+    for column in key:
+        bounds = _column_bounds(files, column, data.schema.field(column).type)
+        if bounds is None:
+            continue
+        may_match &= _within_any(pl.Series(data.column(column)), *bounds)
+    return may_match.to_arrow()
+
+
+def _column_bounds(
+    files: pa.Table, column: str, kind: pa.DataType
+) -> tuple[pl.Series, pl.Series] | None:
+    """Each file's (lowest, highest) of `column`; None when some file bounds it not at all."""
+    if not any(is_kind(kind) for is_kind in _STATISTICS_KINDS):
+        return None
+    names = files.column_names
+    if f"partition.{column}" in names:
+        low = high = files.column(f"partition.{column}")
+    elif f"min.{column}" in names and f"max.{column}" in names:
+        low, high = files.column(f"min.{column}"), files.column(f"max.{column}")
+    else:
+        return None
+    if low.null_count or high.null_count:
+        return None
+    return pl.Series(low.cast(kind)), pl.Series(high.cast(kind))
+
+
+def _within_any(values: pl.Series, lows: pl.Series, highs: pl.Series) -> pl.Series:
+    """Whether each value lies in at least one [low, high] interval; null values never do."""
+    # Sorted by low, the running maximum of high is the furthest any interval starting at or
+    # before a value reaches: the value is inside one exactly when it is not beyond that.
+    intervals = (
+        pl.DataFrame({"low": lows, "high": highs})
+        .sort("low")
+        .with_columns(pl.col("high").cum_max())
+    )
+    probe = pl.DataFrame({"value": values}).with_row_index("row")
+    found = (
+        probe.sort("value")
+        .join_asof(intervals, left_on="value", right_on="low", strategy="backward")
+        .sort("row")
+    )
+    return (found["value"] <= found["high"]).fill_null(False)
+
+
+@_gated
 def update_matched(
     table: Table, data: pa.Table, *, on: Sequence[str], columns: Sequence[str]
 ) -> WriteResult:
@@ -496,6 +734,7 @@ def update_matched(
     return WriteResult(table.path, "MERGE", version(table), data.num_rows, updated=updated)
 
 
+@_gated
 def delete(table: Table, *, where: Mapping[str, Scalar]) -> WriteResult:
     """Delete the rows matching `where` (column = value, all of them) in one commit.
 
@@ -512,6 +751,7 @@ def delete(table: Table, *, where: Mapping[str, Scalar]) -> WriteResult:
     return WriteResult(table.path, operation, version(table), deleted)
 
 
+@_gated
 def delete_matching(
     table: Table,
     *,
@@ -536,6 +776,7 @@ def delete_matching(
     return WriteResult(table.path, operation, version(table), deleted)
 
 
+@_gated
 def vacuum(
     table: Table,
     *,
@@ -629,6 +870,7 @@ def _version_or_minus_one(table: Table) -> int:
     return version(table) if exists(table) else -1
 
 
+@_gated
 def restore(table: Table, *, to_version: int, metadata: Mapping[str, str]) -> WriteResult:
     """Bring `table` back to `to_version` in one new commit (Delta RESTORE), with `metadata` (who
     and why) beside the flow run in the commit; the versions in between stay in the history."""

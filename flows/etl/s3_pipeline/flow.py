@@ -142,14 +142,11 @@ def s3_data_pipeline(
         logger.warning("Ignored %s: %s", path, why)
 
     progress = Progress("s3-pipeline-files", len(work.ingest), "Landing files parsed into bronze")
+    # Side by side: flows.core.lake serialises what delta-rs cannot run at once.
+    ingesting = [ingest.submit(file, run_id, batch_rows) for file in work.ingest]
     results: list[FileResult] = []
-    # One delivery at a time: a streaming write pulls its batches from Python on delta-rs's
-    # runtime while another delta-rs call in this process can block that runtime holding the
-    # GIL; run side by side they deadlocked (seen once in CI).
-    for file in work.ingest:
-        results += stage_results(
-            "Ingesting landing files", [ingest.submit(file, run_id, batch_rows)]
-        )
+    for future in ingesting:
+        results += stage_results("Ingesting landing files", [future])
         progress.advance()
     results += [FileResult(f, "bronze") for f in (*work.resume, *work.replay)]
     replay = frozenset(f.batch_id for f in work.replay)
