@@ -8,18 +8,21 @@ from bench.harness import Context, Outcome
 THREADS = "bench.variants.scale_out:on_threads"
 DASK = "bench.variants.scale_out:on_dask"
 DELIVERIES = 16
+QUICK_DELIVERIES = 4
+"""Enough to spread over two workers in the smoke test, few enough to keep it short."""
 
 
 def threads_vs_dask(ctx: Context, scale: int) -> Outcome:
     """`scale` orders in DELIVERIES files through the pipeline's flow, once per task runner."""
-    files = landing(ctx, scale, rows_per_file=max(scale // DELIVERIES, 1))
+    deliveries = QUICK_DELIVERIES if ctx.quick else DELIVERIES
+    files = landing(ctx, scale, rows_per_file=max(scale // deliveries, 1))
     env = ctx.prefect_env()
     threads = ctx.measure(
-        "threads", f"landing pipeline, {DELIVERIES} deliveries, threads", THREADS, {},
+        "threads", f"landing pipeline, {deliveries} deliveries, threads", THREADS, {},
         lake_from=files, env=env,
     )  # fmt: skip
     dask = ctx.measure(
-        "dask", f"landing pipeline, {DELIVERIES} deliveries, 2-process Dask", DASK, {},
+        "dask", f"landing pipeline, {deliveries} deliveries, 2-process Dask", DASK, {},
         lake_from=files, env=env,
     )  # fmt: skip
     workers = dask.extra["worker_peak_rss_mb"]
