@@ -14,6 +14,7 @@ from bench.cases import (
     merge,
     prefect_overhead,
     quality,
+    scale_out,
 )
 from bench.harness import Context, Outcome
 
@@ -101,5 +102,12 @@ CASES: tuple[Case, ...] = (
         "no target in the issue (before vs after maintenance)",
         maintenance.open_after_small_commits,
         at="once",
+    ),
+    Case(
+        "11",
+        "Landing pipeline over many deliveries: threads vs a two-process Dask cluster",
+        "no target in the issue (ratio and peak RSS per process)",
+        scale_out.threads_vs_dask,
+        at="smallest",
     ),
 )

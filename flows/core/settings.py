@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -46,7 +46,14 @@ class LakeSettings(BaseSettings):
     source_dsn: SecretStr | None = None
     """PostgreSQL DSN `database_ingest` reads from; a secret: never logged, never a parameter."""
     dask_address: str | None = None
-    """Scheduler of a Dask cluster (`tcp://host:8786`) for data-parallel flows; unset = threads."""
+    """Scheduler of a running Dask cluster (`tcp://host:8786`) for data-parallel flows; it wins
+    over a cluster class. Unset (and no class) = threads in the flow run's process."""
+    dask_cluster_class: str | None = None
+    """Dask cluster class a data-parallel flow run starts for itself and closes after it, by
+    import path (`dask_cloudprovider.aws.FargateCluster`, `distributed.LocalCluster`)."""
+    dask_cluster_kwargs: dict[str, Any] = {}
+    """That class's arguments, as JSON (`{"n_workers": 4}`); its workers need the flow run's
+    `LAKE_*` and AWS settings (LocalCluster inherits them; a cloud class takes `environment`)."""
     alert_slack_webhook_url: SecretStr | None = None
     """Slack incoming webhook `make alerts` stores in the alert notification block (a secret)."""
     alert_webhook_url: SecretStr | None = None

@@ -3,7 +3,7 @@
 silver/transactions is cut into one batch per day: stable boundaries, so a re-run replaces
 exactly the partitions it wrote before. Each batch task reads its day (the filter is pushed into
 the Delta scan), scores it and replaces that day's partition of silver/scored_transactions.
-Tasks run on threads, or on a Dask cluster when LAKE_DASK_ADDRESS names its scheduler. A batch
+Tasks run on threads, or on a Dask cluster when one is configured (flows/core/runners.py). A batch
 that fails is retried (unless its data breaks the input contract: retrying cannot help), then
 reported while the other batches still land; the run ends Failed if any batch did, after the
 progress, per-batch and summary artifacts (success rate, rows/s) are published.

@@ -7,7 +7,8 @@ counts, as an artifact: nothing is dropped silently. References are the silver t
 current row per key (a later update wins), so an event gets the attributes as of the run.
 
 Incremental: a run rebuilds the days from the last enriched day onward (late events land there)
-and replaces exactly those partitions; `--since` rebuilds from an earlier day, e.g. after a
+and replaces exactly those partitions, one mapped task and one commit per day (on threads, or on
+a Dask cluster: flows/core/runners.py); `--since` rebuilds from an earlier day, e.g. after a
 correction to a reference table. A missing input gets sample data only where LAKE_SAMPLE_DATA
 allows it (a local lake by default); otherwise the run stops and says what produces the input.
 
@@ -17,7 +18,7 @@ allows it (a local lake by default); otherwise the run stops and says what produ
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import polars as pl
@@ -31,6 +32,7 @@ from flows.core import lake
 from flows.core.artifacts import markdown_table, publish_markdown
 from flows.core.cli import run_from_command_line
 from flows.core.inputs import provide_inputs, stop
+from flows.core.runners import data_parallel_runner
 from flows.core.tasks import LAKE_READ, LAKE_WRITE
 
 EVENT_COLUMNS = ("event_id", "event_time", "event_type", "value", "customer_id", "product_id")
@@ -90,40 +92,58 @@ def events_since(start: date | None) -> pl.Expr | None:
     return pl.col("event_time") >= datetime.combine(start, time(), tzinfo=UTC)
 
 
-@task(**LAKE_READ, cache_policy=NO_CACHE)
-def rebuild_start(since: date | None) -> date | None:
-    """`since`, else the last enriched day (it may have late events), else None: everything."""
-    if since is not None or not lake.exists(ENRICHED_EVENTS):
-        return since
-    last = lake.scan(ENRICHED_EVENTS).select(pl.col("event_date").max()).collect().item()
-    return last if isinstance(last, date) else None
+def day_window(day: date) -> pl.Expr:
+    """The events of one UTC day."""
+    start = datetime.combine(day, time(), tzinfo=UTC)
+    return pl.col("event_time").is_between(start, start + timedelta(days=1), closed="left")
+
+
+def summed_unmatched(per_day: list[pl.DataFrame]) -> pl.DataFrame:
+    """Unmatched keys of several days as one list: events per (reference, key) added up."""
+    if not per_day:
+        return pl.DataFrame(schema={"reference": pl.String, "key": pl.Int64, "events": pl.Int64})
+    return (
+        pl.concat(per_day)
+        .group_by("reference", "key")
+        .agg(pl.col("events").sum())
+        .sort(["events", "reference", "key"], descending=[True, False, False])
+    )
 
 
 @task(**LAKE_READ, cache_policy=NO_CACHE)
-def enrich(start: date | None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The enriched events from `start` and their unmatched keys, from pushed-down scans."""
+def rebuild_days(since: date | None) -> tuple[date | None, list[date]]:
+    """From `since`, else the last enriched day (it may have late events), else everything:
+    where the rebuild starts and each event day from there on (the units mapped in parallel)."""
+    start = since
+    if start is None and lake.exists(ENRICHED_EVENTS):
+        last = lake.scan(ENRICHED_EVENTS).select(pl.col("event_date").max()).collect().item()
+        start = last if isinstance(last, date) else None
     events = lake.scan(EVENTS)
     window = events_since(start)
     if window is not None:
         events = events.filter(window)
+    days = events.select(pl.col("event_time").dt.date().unique().sort()).collect()
+    return start, days.to_series().to_list()
+
+
+@task(**LAKE_WRITE, cache_policy=NO_CACHE)
+def enrich_day(day: date) -> tuple[lake.WriteResult, pl.DataFrame]:
+    """Replace one day's partition with its enriched events (pushed-down scans, one commit);
+    returns the write and the day's unmatched keys."""
     enriched = enriched_events(
-        events,
+        lake.scan(EVENTS).filter(day_window(day)),
         lake.scan(PRODUCTS).select(PRODUCT_COLUMNS),
         lake.scan(CUSTOMERS).select(CUSTOMER_COLUMNS),
     )
     frame, unmatched = pl.collect_all([enriched, unmatched_keys(enriched)])
-    return frame, unmatched
-
-
-@task(**LAKE_WRITE, cache_policy=NO_CACHE)
-def write_enriched(enriched: pl.DataFrame) -> lake.WriteResult:
-    return lake.overwrite_partitions(ENRICHED_EVENTS, enriched)
+    return lake.overwrite_partitions(ENRICHED_EVENTS, frame), unmatched
 
 
 @flow(
     name="Stream Enrichment",
     description="Events joined with current products and customers into gold/enriched_events;"
-    " unmatched keys reported, never dropped.",
+    " one mapped task per day (threads or Dask); unmatched keys reported, never dropped.",
+    task_runner=data_parallel_runner(),
 )
 def stream_enrichment(
     since: date | None = None, sample_data: bool | None = None, sample_rows: int = 10_000
@@ -142,18 +162,19 @@ def stream_enrichment(
     reason = provide_inputs(inputs, sample_data)
     if reason:
         return stop(reason)
-    start = rebuild_start(since)
-    enriched, unmatched = enrich(start)
-    result = write_enriched(enriched) if enriched.height else None
+    start, days = rebuild_days(since)
+    lake.create_if_missing(ENRICHED_EVENTS)
+    outcomes = [future.result() for future in enrich_day.map(days)]
+    unmatched = summed_unmatched([day_unmatched for _, day_unmatched in outcomes])
     missing = unmatched.group_by("reference").agg(pl.col("events").sum())
     counts = dict(zip(missing["reference"], missing["events"], strict=True))
     summary = {
-        "events": enriched.height,
-        "days": enriched["event_date"].n_unique(),
+        "events": sum(written.rows for written, _ in outcomes),
+        "days": len(days),
         "unmatched_product_events": int(counts.get("products", 0)),
         "unmatched_customer_events": int(counts.get("customers", 0)),
         "unmatched_keys": unmatched.height,
-        "version": result.version if result else -1,
+        "version": max((written.version for written, _ in outcomes), default=-1),
     }
     if unmatched.height:
         logger.warning("%d events reference unknown keys: %s", sum(counts.values()), counts)

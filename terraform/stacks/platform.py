@@ -71,6 +71,7 @@ from stacks.config import (
     Environment,
     SynthInputs,
 )
+from stacks.fleet import CA_PARAMETER, WORKER_USER_DATA, Host, WorkerFleet
 from stacks.policies import Condition, Statement, policy_document
 from stacks.user_data import USER_DATA_TEMPLATE, render_user_data
 
@@ -215,6 +216,28 @@ class PlatformStack(TerraformStack):
             stop_instance_before_detaching=True,
         )
 
+        WorkerFleet(
+            self,
+            env,
+            Host(
+                ami=self.ami.value,
+                vpc_id=self.vpc.id,
+                security_group_id=self.host_group.id,
+                private_dns=host.private_dns,
+                instance_profile=profile.name,
+                user_data_values={
+                    "REGION": region,
+                    "REPOSITORY": repository,
+                    "BRANCH": branch,
+                    "LAKE_URI": f"s3://{lake.bucket}/{LAKE_PREFIX}",
+                    "AUTH_PARAMETER": env.auth_parameter,
+                    "CA_PARAMETER": CA_PARAMETER.format(project=PROJECT, environment=env.name),
+                    "WORK_POOL": WORK_POOL,
+                    "METRIC_NAMESPACE": METRIC_NAMESPACE,
+                },
+            ),
+            (USER_DATA_TEMPLATE.parent / WORKER_USER_DATA).read_text(),
+        )
         dashboard, alarm = self._monitoring(env, region)
 
         TerraformOutput(self, "instance_id", value=host.id)
@@ -642,8 +665,8 @@ class PlatformStack(TerraformStack):
         availability_zone: str,
         user_data: str,
     ) -> Instance:
-        vpc = DataAwsVpc(self, "default_vpc", default=True)
-        group = SecurityGroup(
+        vpc = self.vpc = DataAwsVpc(self, "default_vpc", default=True)
+        group = self.host_group = SecurityGroup(
             self,
             "host_sg",
             name=f"{env.prefix}-host",
@@ -659,7 +682,7 @@ class PlatformStack(TerraformStack):
                 )
             ],
         )
-        ami = DataAwsSsmParameter(self, "al2023_ami", name=AMI_PARAMETER)
+        ami = self.ami = DataAwsSsmParameter(self, "al2023_ami", name=AMI_PARAMETER)
         return Instance(
             self,
             "host",

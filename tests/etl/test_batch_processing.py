@@ -2,13 +2,11 @@ from datetime import UTC, date, datetime
 
 import polars as pl
 import pytest
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import samples
 from flows.catalog import SCORED_TRANSACTIONS, TRANSACTIONS
 from flows.core import lake
 from flows.core.errors import LakeError
-from flows.etl.batch.flow import configured_task_runner
 from flows.etl.batch.transforms import (
     BatchResult,
     batch_problems,
@@ -77,13 +75,6 @@ def test_day_window_holds_exactly_one_utc_day():
     assert pl.DataFrame({"occurred_at": times}).filter(day_window(date(2024, 1, 2))).height == 2
 
 
-def test_task_runner_is_threads_unless_a_dask_address_is_set(monkeypatch):
-    monkeypatch.delenv("LAKE_DASK_ADDRESS", raising=False)
-    assert isinstance(configured_task_runner(), ThreadPoolTaskRunner)
-    monkeypatch.setenv("LAKE_DASK_ADDRESS", "tcp://127.0.0.1:8786")
-    assert type(configured_task_runner()).__name__ == "DaskTaskRunner"
-
-
 def seed_transactions(rows, days):
     """Sample transactions of the first `days` days (30 batches would only make the test slow)."""
     sample = pl.from_arrow(samples.transactions(rows))
@@ -126,18 +117,3 @@ def test_a_failing_batch_is_isolated_reported_and_fixed_by_a_rerun(local_lake, p
     fixed = batch_processing(days=[date(2024, 1, 5)])
     assert fixed["succeeded"] == 1
     assert scored_ids() == expected
-
-
-def test_flow_runs_on_a_dask_cluster(local_lake, prefect_api, monkeypatch):
-    from distributed import LocalCluster
-
-    seed_transactions(1_000, days=4)
-    days = [date(2024, 1, day) for day in (1, 2, 3, 4)]
-    with LocalCluster(
-        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
-    ) as cluster:
-        monkeypatch.setenv("LAKE_DASK_ADDRESS", cluster.scheduler_address)
-        on_dask = batch_processing.with_options(task_runner=configured_task_runner())
-        summary = on_dask(days=days)
-    assert (summary["batches"], summary["succeeded"]) == (4, 4)
-    assert set(lake.read(SCORED_TRANSACTIONS)["occurred_date"].to_list()) == set(days)

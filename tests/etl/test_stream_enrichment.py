@@ -7,9 +7,11 @@ from flows import samples
 from flows.catalog import CUSTOMERS, ENRICHED_EVENTS, EVENTS, PRODUCTS
 from flows.core import lake
 from flows.etl.stream_enrichment import (
+    day_window,
     enriched_events,
     events_since,
     stream_enrichment,
+    summed_unmatched,
     unmatched_keys,
 )
 
@@ -168,3 +170,20 @@ def test_zero_config_run_seeds_samples_and_enriches_them(local_lake, prefect_api
     summary = stream_enrichment(sample_rows=500)
     assert summary["events"] == 500
     assert summary["unmatched_keys"] == 0
+
+
+def test_summed_unmatched_adds_up_the_days_and_keeps_the_order():
+    day = pl.DataFrame({"reference": ["products", "customers"], "key": [99, 77], "events": [1, 2]})
+    later = pl.DataFrame({"reference": ["products"], "key": [99], "events": [2]})
+    assert summed_unmatched([day, later]).to_dicts() == [
+        {"reference": "products", "key": 99, "events": 3},
+        {"reference": "customers", "key": 77, "events": 2},
+    ]
+    assert summed_unmatched([]).columns == ["reference", "key", "events"]
+
+
+def test_day_window_holds_one_whole_utc_day():
+    times = [datetime(2024, 1, 1, 23, 59, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC),
+             datetime(2024, 1, 2, 23, 59, tzinfo=UTC), datetime(2024, 1, 3, tzinfo=UTC)]  # fmt: skip
+    kept = pl.DataFrame({"event_time": times}).filter(day_window(date(2024, 1, 2)))
+    assert kept["event_time"].to_list() == times[1:3]

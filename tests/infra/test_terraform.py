@@ -133,8 +133,10 @@ def test_environments_do_not_share_names(stacks):
     def names(stack):
         return {
             *(role["name"] for role in resources(stack, "aws_iam_role").values()),
-            only(stack, "aws_security_group")["name"],
             *(bucket["bucket"] for bucket in resources(stack, "aws_s3_bucket").values()),
+            *(group["name"] for group in resources(stack, "aws_security_group").values()),
+            *(group["name"] for group in resources(stack, "aws_autoscaling_group").values()),
+            *(template["name"] for template in resources(stack, "aws_launch_template").values()),
         }
 
     assert names(stacks["dev"]).isdisjoint(names(stacks["prod"]))
@@ -244,13 +246,17 @@ def test_host_is_hardened_al2023_without_ssh_key(stacks, name):
     assert host["iam_instance_profile"] == "${aws_iam_instance_profile.host_profile.name}"
 
 
-def test_host_security_group_has_no_inbound_rules_and_only_https_out(stacks):
-    group = only(stacks["dev"], "aws_security_group")
+def test_host_security_group_admits_only_the_fleet_on_the_tls_api_port_and_only_https_out(stacks):
+    group = resources(stacks["dev"], "aws_security_group")["host_sg"]
     assert not group.get("ingress")
     assert [(rule["protocol"], rule["from_port"], rule["to_port"]) for rule in group["egress"]] == [
         ("tcp", 443, 443)
     ]
-    assert "aws_security_group_rule" not in stacks["dev"]["resource"]
+    (rule,) = resources(stacks["dev"], "aws_security_group_rule").values()
+    assert rule["security_group_id"] == "${aws_security_group.host_sg.id}"
+    assert rule["source_security_group_id"].startswith("${aws_security_group.fleet_workers_sg")
+    assert (rule["type"], rule["from_port"], rule["to_port"]) == ("ingress", 4443, 4443)
+    assert "cidr_blocks" not in rule
     assert "aws_vpc_security_group_ingress_rule" not in stacks["dev"]["resource"]
 
 

@@ -17,6 +17,8 @@ from flows.ml.features.transforms import (
     FEATURE_FAMILIES,
     LARGE_ORDER_AMOUNT,
     as_of_before,
+    features_of_month,
+    month_starts,
     order_features,
     temporal_features,
 )
@@ -189,3 +191,15 @@ def test_flow_seeds_sources_builds_features_and_records_lineage(any_lake, prefec
     assert again["source_versions"] == first["source_versions"]  # existing tables: no samples
     assert lake.read(ORDER_FEATURES).sort("order_id").equals(features.sort("order_id"))
     assert lake.read(FEATURE_METADATA).height == len(FEATURE_FAMILIES)  # merged, not appended
+
+
+def test_month_units_together_equal_the_features_built_over_everything():
+    sources = [pl.from_arrow(samples.orders(600, customer_count=40, product_count=20)),
+               pl.from_arrow(samples.customers(40)), pl.from_arrow(samples.products(20)),
+               pl.from_arrow(samples.events(600, customer_count=40, product_count=20))]  # fmt: skip
+    months = month_starts(sources[0]["updated_at"])
+    assert [month.month for month in months] == [1, 2, 3]
+    parts = [features_of_month(*sources, month=month) for month in months]
+    assert all(part.height for part in parts)
+    together = pl.concat(parts).sort("event_time", "order_id")
+    assert together.equals(order_features(*sources))

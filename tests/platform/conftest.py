@@ -279,6 +279,7 @@ class Worker:
     platform: Platform
     lake_env: dict[str, str]
     name: str = "worker"
+    extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     health_url: str = ""
 
@@ -297,6 +298,7 @@ class Worker:
             "PREFECT_WORKER_QUERY_SECONDS": "1",
             "PREFECT_WORKER_WEBSERVER_HOST": "127.0.0.1",
             "PREFECT_WORKER_WEBSERVER_PORT": str(health_port),
+            **self.extra_env,
         }
         with self.log.open("ab") as output:
             self.process = subprocess.Popen(

@@ -12,7 +12,6 @@ from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State
 from prefect.futures import PrefectFuture, as_completed
-from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows import samples
 from flows.catalog import SCORED_TRANSACTIONS, TRANSACTIONS
@@ -20,7 +19,7 @@ from flows.core import lake
 from flows.core.artifacts import Progress, publish_markdown, publish_table
 from flows.core.errors import ContractViolation, LakeError
 from flows.core.inputs import provide_inputs, stop
-from flows.core.settings import get_settings
+from flows.core.runners import data_parallel_runner
 from flows.core.tasks import LAKE_READ, LAKE_WRITE, retry_if_transient
 from flows.etl.batch.transforms import (
     BatchResult,
@@ -30,17 +29,6 @@ from flows.etl.batch.transforms import (
     scored_transactions,
     summary_report,
 )
-
-
-def configured_task_runner() -> TaskRunner[Any]:
-    """A Dask cluster when LAKE_DASK_ADDRESS is set, else threads in this process."""
-    address = get_settings().dask_address
-    if address:
-        from prefect_dask.task_runners import DaskTaskRunner
-
-        runner: TaskRunner[Any] = DaskTaskRunner(address=address)
-        return runner
-    return ThreadPoolTaskRunner()
 
 
 @task(**LAKE_READ, cache_policy=NO_CACHE)
@@ -78,7 +66,7 @@ def _outcome(future: PrefectFuture[BatchResult], day: date) -> BatchResult:
     name="Batch Processing",
     description="Transactions cut into day batches, scored in parallel as mapped tasks (threads"
     " or Dask), one partition commit per batch; failed batches isolated and reported.",
-    task_runner=configured_task_runner(),
+    task_runner=data_parallel_runner(),
 )
 def batch_processing(
     days: list[date] | None = None,

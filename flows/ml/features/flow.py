@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State
 
@@ -17,8 +17,9 @@ from flows.core import lake
 from flows.core.artifacts import markdown_table, publish_markdown, publish_table
 from flows.core.contracts import Table
 from flows.core.inputs import Sampler, provide_inputs, stop
+from flows.core.runners import data_parallel_runner
 from flows.core.tasks import LAKE_READ, LAKE_WRITE
-from flows.ml.features.transforms import FEATURE_FAMILIES, order_features
+from flows.ml.features.transforms import FEATURE_FAMILIES, features_of_month, month_starts
 
 SOURCES: tuple[Table, ...] = (ORDERS, CUSTOMERS, PRODUCTS, EVENTS)
 
@@ -74,11 +75,19 @@ def source_samples(rows: int, seed: int) -> list[tuple[Table, Sampler]]:
 
 
 @task(**LAKE_READ, cache_policy=NO_CACHE)
-def read_sources() -> tuple[dict[str, pl.DataFrame], dict[str, int]]:
-    """Each source at one pinned version, and those versions (the features' lineage)."""
+def pin_sources() -> tuple[dict[str, int], list[datetime]]:
+    """Each source's version now (every unit reads these: the features' lineage) and the
+    months of orders, the units built in parallel."""
     versions = {table.path: lake.version(table) for table in SOURCES}
+    placed = lake.scan(ORDERS, version=versions[ORDERS.path]).select("updated_at").collect()
+    return versions, month_starts(placed["updated_at"])
+
+
+@task(**LAKE_READ, cache_policy=NO_CACHE)
+def build_month(month: datetime, versions: dict[str, int]) -> pl.DataFrame:
+    """The features of the orders placed in `month`, from the pinned source versions."""
     frames = {table.path: lake.read(table, version=versions[table.path]) for table in SOURCES}
-    return frames, versions
+    return features_of_month(*(frames[table.path] for table in SOURCES), month=month)
 
 
 @task(**LAKE_WRITE, cache_policy=NO_CACHE)
@@ -93,7 +102,9 @@ def record_feature_metadata(rows: pl.DataFrame) -> lake.WriteResult:
 
 @flow(
     name="Feature Engineering Pipeline",
-    description="Point-in-time correct order features from silver into gold/order_features.",
+    description="Point-in-time correct order features from silver into gold/order_features,"
+    " built as one mapped task per month of orders (threads or Dask).",
+    task_runner=data_parallel_runner(),
 )
 def feature_engineering_pipeline(
     sample_data: bool | None = None, sample_rows: int = 10_000, seed: int = 42
@@ -110,8 +121,11 @@ def feature_engineering_pipeline(
     reason = provide_inputs(source_samples(sample_rows, seed), sample_data)
     if reason:
         return stop(reason)
-    frames, versions = read_sources()
-    features = order_features(*(frames[table.path] for table in SOURCES))
+    versions, months = pin_sources()
+    if not months:
+        return stop(f"{ORDERS.path} has no orders to build features for")
+    parts = [future.result() for future in build_month.map(months, unmapped(versions))]
+    features = pl.concat(parts).sort("event_time", "order_id")
     written = write_features(features)
     metadata = feature_metadata_rows(
         features,

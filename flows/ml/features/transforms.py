@@ -8,6 +8,7 @@ row never sees itself, an order placed at the same instant, or anything later.
 from __future__ import annotations
 
 import math
+from datetime import datetime
 
 import polars as pl
 
@@ -187,3 +188,28 @@ def order_features(
             "is_large_order",
         )
     )
+
+
+def month_starts(times: pl.Series) -> list[datetime]:
+    """The first instant of each calendar month in `times` (UTC), in order: feature units."""
+    months = times.dt.truncate("1mo").unique().sort().drop_nulls()
+    return months.to_list()
+
+
+def features_of_month(
+    orders: pl.DataFrame,
+    customers: pl.DataFrame,
+    products: pl.DataFrame,
+    events: pl.DataFrame,
+    *,
+    month: datetime,
+) -> pl.DataFrame:
+    """The ORDER_FEATURES rows of the orders placed in `month`, equal to those rows of
+    `order_features` over everything: every feature looks only backwards, so data from the
+    month's end on is dropped before building and the units stay independent."""
+    end = (pl.lit(month).dt.offset_by("1mo")).alias("end")
+    before_end = orders.filter(pl.col("updated_at") < end)
+    features = order_features(
+        before_end, customers, products, events.filter(pl.col("event_time") < end)
+    )
+    return features.filter(pl.col("event_time") >= month)
