@@ -6,11 +6,12 @@ collection (`pytest -m "not integration"` runs the rest); nobody writes the mark
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,34 @@ def drain_prefect_workers() -> None:
 
     APILogWorker.drain_all(timeout=10)
     EventsWorker.drain_all(timeout=10)
+
+
+async def run_output(flow_run_ids: Sequence[uuid.UUID]) -> str:
+    """Everything the server holds of these runs that a person reads: log lines, artifacts (data
+    and description) and parameters."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
+
+    ids = list(flow_run_ids)
+    async with get_client() as client:
+        logs = await client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids))
+        )
+        artifacts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=ids))
+        )
+        runs = [await client.read_flow_run(run_id) for run_id in ids]
+    assert logs, "the runs sent no logs to the server"
+    return "\n".join(
+        [log.message for log in logs]
+        + [json.dumps(a.data, default=str) + (a.description or "") for a in artifacts]
+        + [json.dumps(run.parameters, default=str) for run in runs]
+    )
 
 
 def fixtures_used(item: pytest.Item) -> set[str]:

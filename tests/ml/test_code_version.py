@@ -19,7 +19,7 @@ def git(repo: Path, *args: str) -> str:
 
 
 def test_a_release_records_the_commit_in_its_revision_file(tmp_path, monkeypatch):
-    commit = "0123456789abcdef0123456789abcdef01234567"
+    commit = "0123456789abcdef0123456789abcdef01234567"  # pragma: allowlist secret
     (tmp_path / REVISION_FILE).write_text(commit)  # no .git: an installed release
     monkeypatch.setenv("LAKE_PROJECT_DIR", str(tmp_path))
     assert code_version() == f"git:{commit}"

@@ -16,7 +16,7 @@ from flows.etl.s3_data_pipeline import s3_data_pipeline
 from flows.etl.s3_pipeline.samples import seed_landing
 from flows.etl.stream_enrichment import stream_enrichment
 from flows.monitoring.data_quality_monitor import data_quality_monitor
-from tests.conftest import drain_prefect_workers
+from tests.conftest import drain_prefect_workers, run_output
 
 SHARED_EMAIL = "shared.inbox@example.com"
 TWINS = "\n".join(
@@ -50,30 +50,6 @@ def test_personal_declarations_name_columns_of_the_contract(personal, identifyin
     schema = pa.schema([("id", pa.int64()), ("email", pa.string()), ("name", pa.string())])
     with pytest.raises(ContractViolation, match=message):
         Table("people", "silver", schema=schema, personal=personal, identifying=identifying)
-
-
-async def run_output(flow_run_ids) -> str:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        ArtifactFilter,
-        ArtifactFilterFlowRunId,
-        LogFilter,
-        LogFilterFlowRunId,
-    )
-
-    async with get_client() as client:
-        logs = await client.read_logs(
-            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=flow_run_ids))
-        )
-        artifacts = await client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=flow_run_ids))
-        )
-    assert logs
-    assert artifacts
-    return "\n".join(
-        [log.message for log in logs]
-        + [json.dumps(a.data, default=str) + (a.description or "") for a in artifacts]
-    )
 
 
 def test_no_log_line_artifact_or_data_doc_shows_a_personal_value(local_lake, prefect_api):

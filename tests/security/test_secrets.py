@@ -10,7 +10,7 @@ from detect_secrets.settings import default_settings
 from flows.catalog import EXAMPLE_ORDERS
 from flows.core import lake
 from flows.examples.basic_etl_pipeline import basic_etl_pipeline
-from tests.conftest import REPO_ROOT, drain_prefect_workers
+from tests.conftest import REPO_ROOT, drain_prefect_workers, run_output
 
 
 def repository_files() -> list[str]:
@@ -35,31 +35,6 @@ def test_repository_contains_no_secrets():
     )
 
 
-async def _collect_run_output(flow_run_id: uuid.UUID) -> str:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        ArtifactFilter,
-        ArtifactFilterFlowRunId,
-        LogFilter,
-        LogFilterFlowRunId,
-    )
-
-    async with get_client() as client:
-        logs = await client.read_logs(
-            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
-        )
-        artifacts = await client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
-        )
-        run = await client.read_flow_run(flow_run_id)
-    assert logs, "the run sent no logs to the server"
-    return "\n".join(
-        [log.message for log in logs]
-        + [json.dumps(a.data, default=str) for a in artifacts]
-        + [json.dumps(run.parameters, default=str)]
-    )
-
-
 def test_credentials_never_reach_logs_artifacts_or_delta_commits(s3_lake, prefect_api, monkeypatch):
     import asyncio
 
@@ -69,9 +44,9 @@ def test_credentials_never_reach_logs_artifacts_or_delta_commits(s3_lake, prefec
     assert state.is_completed()
     drain_prefect_workers()
 
-    run_output = asyncio.run(_collect_run_output(state.state_details.flow_run_id))
-    assert "Basic ETL summary" in run_output  # the scan saw the run's real logs
-    assert secret not in run_output
+    output = asyncio.run(run_output([state.state_details.flow_run_id]))
+    assert "Basic ETL summary" in output  # the scan saw the run's real logs
+    assert secret not in output
     commits = json.dumps(lake.history(EXAMPLE_ORDERS), default=str)
     assert "prefect.flow_run_id" in commits
     assert secret not in commits
