@@ -227,8 +227,7 @@ class PlatformStack(TerraformStack):
                 instance_profile=profile.name,
                 user_data_values={
                     "REGION": region,
-                    "REPOSITORY": repository,
-                    "BRANCH": branch,
+                    "RELEASES_URI": f"s3://{artifacts.bucket}/{RELEASES_PREFIX}",
                     "LAKE_URI": f"s3://{lake.bucket}/{LAKE_PREFIX}",
                     "AUTH_PARAMETER": env.auth_parameter,
                     "CA_PARAMETER": CA_PARAMETER.format(project=PROJECT, environment=env.name),

@@ -90,6 +90,21 @@ def test_worker_user_data_serves_its_pool_over_tls_with_the_trusted_server_certi
     assert result.returncode == 0, result.stdout
 
 
+@pytest.mark.parametrize("pool", POOLS)
+def test_worker_hosts_install_the_current_release_like_the_server_host(stacks, pool):
+    shell = as_shell(worker_script(stacks["dev"], pool))
+    assert 'RELEASES_URI="s3://tf-value/releases"' in shell
+    current = shell.index('retry aws s3 cp --only-show-errors "${RELEASES_URI}/current" -')
+    archive = shell.index('"${RELEASES_URI}/${commit}.tar.gz"')
+    assert current < archive < shell.index('-c "$release/requirements.lock" "$release"')
+    assert 'ln -sfn "$release" "$REPO_DIR"' in shell
+    assert "retry() {" in shell
+    assert "git clone" not in shell
+    assert "github.com" not in shell
+    assert "REPOSITORY" not in shell
+    assert "BRANCH" not in shell
+
+
 def test_the_heavy_pool_is_the_one_prefect_yaml_offers_per_deployment():
     text = (REPO_ROOT / "prefect.yaml").read_text()
     assert "lake-process-heavy" in text
