@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.infra.test_terraform import PLATFORM, REPO_ROOT, SHELLCHECK, as_shell, resources
+from tests.infra.test_terraform import (
+    PLATFORM,
+    REPO_ROOT,
+    SHELLCHECK,
+    as_shell,
+    resources,
+    user_data,
+)
 
 POOLS = {"default": "lake-process", "heavy": "lake-process-heavy"}
 
@@ -103,6 +110,28 @@ def test_worker_hosts_install_the_current_release_like_the_server_host(stacks, p
     assert "github.com" not in shell
     assert "REPOSITORY" not in shell
     assert "BRANCH" not in shell
+
+
+@pytest.mark.parametrize("name", PLATFORM)
+def test_the_server_host_terminates_tls_on_4443_and_publishes_only_its_certificate(stacks, name):
+    shell = as_shell(user_data(stacks[name]))
+    assert f'CA_PARAMETER="/datalake/{name}/prefect-api-ca"' in shell
+    assert 'API_TLS_PORT="4443"' in shell
+    assert "retry dnf install -y --setopt=install_weak_deps=False" in shell
+    assert " nginx\n" in shell
+    new_key = shell[shell.index('if [ ! -f "$TLS_DIR/key.pem" ]') :]
+    assert '-addext "subjectAltName=DNS:${private_dns}"' in new_key
+    assert "meta-data/local-hostname" in new_key
+    publish = new_key[new_key.index("aws ssm put-parameter") : new_key.index("\nfi\n")]
+    assert '--name "$CA_PARAMETER" --type String' in publish
+    assert 'file://${TLS_DIR}/cert.pem"' in publish
+    assert "key.pem" not in publish  # the key never leaves the host
+    assert "listen ${API_TLS_PORT} ssl;" in shell
+    assert "proxy_pass http://127.0.0.1:${UI_PORT};" in shell
+    assert "proxy_set_header Upgrade \\$http_upgrade;" in shell  # events/logs websockets
+    assert "Environment=PREFECT_SERVER_API_HOST=127.0.0.1" in shell  # plain HTTP stays local
+    assert "systemctl enable --now prefect-tls.service" in shell
+    assert "ExecStart=/usr/sbin/nginx -c ${CONF_DIR}/prefect-tls.conf" in shell
 
 
 def test_the_heavy_pool_is_the_one_prefect_yaml_offers_per_deployment():

@@ -225,7 +225,13 @@ def test_host_role_reaches_only_the_lake_bucket_key_its_releases_and_its_secret(
             "arn:${data.aws_partition.partition.partition}:ssm:${var.region}:"
             "${data.aws_caller_identity.account.account_id}:parameter/datalake/prod/prefect-api-auth"
         ],
+        "PrefectApiCertificate": [
+            "arn:${data.aws_partition.partition.partition}:ssm:${var.region}:"
+            "${data.aws_caller_identity.account.account_id}:parameter/datalake/prod/prefect-api-ca"
+        ],
     }
+    (certificate,) = [s for s in statements if s["sid"] == "PrefectApiCertificate"]
+    assert sorted(certificate["actions"]) == ["ssm:GetParameter", "ssm:PutParameter"]
 
 
 def test_host_role_may_erase_object_versions_in_the_lake_bucket_only(stacks):
