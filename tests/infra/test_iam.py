@@ -479,3 +479,21 @@ def test_deploy_role_tags_only_platform_buckets_and_snapshot_policies(deploy):
     for action in ("dlm:TagResource", "dlm:UntagResource"):
         (statement,) = granting(deploy, action)
         assert conditions(statement)["aws:ResourceTag/Project"] == ("StringEquals", ["datalake"])
+
+
+def test_deploy_role_refreshes_only_the_fleet_groups_of_the_stacks(deploy):
+    roll = deploy["RollFleetGroups"]
+    assert roll["actions"] == ["autoscaling:StartInstanceRefresh"]
+    assert all(
+        re.fullmatch(
+            r"arn:\$\{[^}]+\}:autoscaling:\*:\$\{[^}]+\}:autoScalingGroup:\*:"
+            r"autoScalingGroupName/datalake-(dev|prod)-workers-\*",
+            resource,
+        )
+        for resource in roll["resources"]
+    ), roll["resources"]
+    # Describe calls have no resource-level permissions in Auto Scaling: read-only, on "*".
+    assert (
+        "autoscaling:DescribeInstanceRefreshes"
+        in (deploy["ActionsWithoutResourceScope"]["actions"])
+    )
