@@ -16,6 +16,8 @@ RELEASES_URI="@@RELEASES_URI@@"
 STATE_VOLUME_ID="@@STATE_VOLUME_ID@@"
 LAKE_URI="@@LAKE_URI@@"
 AUTH_PARAMETER="@@AUTH_PARAMETER@@"
+CA_PARAMETER="@@CA_PARAMETER@@"
+API_TLS_PORT="@@API_TLS_PORT@@"
 KMS_KEY_ARN="@@KMS_KEY_ARN@@"
 WORK_POOL="@@WORK_POOL@@"
 UI_PORT="@@UI_PORT@@"
@@ -41,7 +43,7 @@ retry() { # retry <command...>: transient AWS/network errors at boot must not en
 
 echo "datalake ${ENVIRONMENT}: ${REPOSITORY}@${BRANCH}, releases from ${RELEASES_URI}"
 retry dnf install -y --setopt=install_weak_deps=False python3.11 python3.11-pip \
-  postgresql16-server xfsprogs
+  postgresql16-server xfsprogs nginx
 
 # The state volume is attached after the instance starts: wait for it, format it only if empty.
 device="/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${STATE_VOLUME_ID//-/}"
@@ -96,6 +98,60 @@ rm -f "$CONF_DIR/get-parameter.err"
 )
 chgrp prefect "$CONF_DIR/prefect-auth.env"
 unset auth
+
+# TLS for the fleet's workers (port ${API_TLS_PORT}, open to their security group only): nginx in
+# front of the loopback API. The key never leaves this host; a new host (no key yet) makes a new
+# self-signed certificate for its private DNS name and publishes it (public) for the workers.
+TLS_DIR="$CONF_DIR/tls"
+install -d -o root -g root -m 0700 "$TLS_DIR"
+if [ ! -f "$TLS_DIR/key.pem" ]; then
+  token="$(retry curl -sf -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 60" \
+    http://169.254.169.254/latest/api/token)"
+  private_dns="$(retry curl -sf -H "X-aws-ec2-metadata-token: ${token}" \
+    http://169.254.169.254/latest/meta-data/local-hostname)"
+  openssl req -x509 -newkey rsa:3072 -sha256 -days 3650 -nodes -subj "/CN=${private_dns}" \
+    -addext "subjectAltName=DNS:${private_dns}" -keyout "$TLS_DIR/key.pem" -out "$TLS_DIR/cert.pem"
+  retry aws ssm put-parameter --region "$REGION" --name "$CA_PARAMETER" --type String --overwrite \
+    --value "file://${TLS_DIR}/cert.pem" --description "Prefect API TLS certificate (public)"
+fi
+cat >"$CONF_DIR/prefect-tls.conf" <<CONF
+pid /run/prefect-tls.pid;
+error_log stderr;
+events {}
+http {
+  access_log off;
+  server {
+    listen ${API_TLS_PORT} ssl;
+    ssl_certificate ${TLS_DIR}/cert.pem;
+    ssl_certificate_key ${TLS_DIR}/key.pem;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    client_max_body_size 64m;
+    location / {
+      proxy_pass http://127.0.0.1:${UI_PORT};
+      proxy_http_version 1.1;
+      proxy_set_header Host \$host;
+      proxy_set_header Upgrade \$http_upgrade;
+      proxy_set_header Connection "upgrade";
+      proxy_read_timeout 3600s;
+    }
+  }
+}
+CONF
+cat >/etc/systemd/system/prefect-tls.service <<UNIT
+[Unit]
+Description=TLS for the Prefect API: ${API_TLS_PORT} -> 127.0.0.1:${UI_PORT} (the fleet's workers)
+Wants=prefect-server.service
+After=network-online.target prefect-server.service
+
+[Service]
+ExecStartPre=/usr/sbin/nginx -t -q -c ${CONF_DIR}/prefect-tls.conf
+ExecStart=/usr/sbin/nginx -c ${CONF_DIR}/prefect-tls.conf -g 'daemon off;'
+Restart=always
+RestartSec=5
+
+[Install]
+WantedBy=multi-user.target
+UNIT
 
 cat >/etc/systemd/system/prefect-server.service <<UNIT
 [Unit]
@@ -161,6 +217,7 @@ printf 'DEPLOY_RELEASES_URI=%s\nDEPLOY_DATABASE_URL=%s\nAWS_DEFAULT_REGION=%s\n'
   "$RELEASES_URI" "$DATABASE_URL" "$REGION" >"$CONF_DIR/deploy.env"
 systemctl daemon-reload
 systemctl enable prefect-server.service prefect-worker.service
+systemctl enable --now prefect-tls.service
 
 # A new host (first apply, or `make host-upgrade`) installs the release deployed last; on the
 # very first apply there is none yet and the deploy workflow's first deploy installs it.

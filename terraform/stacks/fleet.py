@@ -6,7 +6,7 @@ Bounds are stack variables whose defaults keep today's cost (no extra host). The
 reachable from the fleet's security group only, on a TLS port: the server host terminates TLS
 with a certificate it publishes to SSM, which the workers trust. A changed launch template rolls
 the group one host at a time, each healthy before the next (instance refresh); a deploy of a new
-commit starts the same refresh, since every new host installs the branch's head at boot.
+commit starts the same refresh, since every new host installs the current release at boot.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class WorkerFleet(Construct):
             vpc_id=host.vpc_id,
             egress=[
                 SecurityGroupEgress(
-                    description="HTTPS to SSM, S3, PyPI, GitHub and the OS package mirrors",
+                    description="HTTPS to SSM, S3, PyPI and the OS package mirrors",
                     protocol="tcp",
                     from_port=443,
                     to_port=443,

@@ -84,6 +84,8 @@ UNSCOPED_ACTIONS = (
     "kms:CreateKey",
     "kms:ListAliases",
     "dlm:GetLifecyclePolicies",
+    "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:DescribeInstanceRefreshes",
     "ssm:DescribeInstanceInformation",
     "ssm:DescribeParameters",
     "ssm:GetCommandInvocation",
@@ -399,6 +401,16 @@ def deploy_statements(
             actions=["ssm:SendCommand"],
             resources=[f"{arn}:ec2:*:{account}:instance/*", run_shell_script],
             conditions=tagged,
+        ),
+        Statement(
+            # After a deploy, each fleet group replaces its hosts one at a time (new release).
+            sid="RollFleetGroups",
+            actions=["autoscaling:StartInstanceRefresh"],
+            resources=[
+                f"{arn}:autoscaling:*:{account}:autoScalingGroup:*:"
+                f"autoScalingGroupName/{prefix}-workers-*"
+                for prefix in prefixes
+            ],
         ),
         Statement(
             sid="RunShellScriptDocument",

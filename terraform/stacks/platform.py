@@ -71,7 +71,7 @@ from stacks.config import (
     Environment,
     SynthInputs,
 )
-from stacks.fleet import CA_PARAMETER, WORKER_USER_DATA, Host, WorkerFleet
+from stacks.fleet import API_TLS_PORT, CA_PARAMETER, WORKER_USER_DATA, Host, WorkerFleet
 from stacks.policies import Condition, Statement, policy_document
 from stacks.user_data import USER_DATA_TEMPLATE, render_user_data
 
@@ -178,8 +178,9 @@ class PlatformStack(TerraformStack):
         )
 
         boundary = f"arn:{partition}:iam::{account}:policy/{BOUNDARY_POLICY}"
+        ca_parameter = CA_PARAMETER.format(project=PROJECT, environment=env.name)
         profile = self._host_role(
-            env, lake.arn, artifacts.arn, key.arn, region, account, partition, boundary
+            env, lake.arn, artifacts.arn, key.arn, (region, account, partition), boundary
         )
         state = self._state_volume(env, region, key.arn, partition, boundary)
         host = self._host(
@@ -198,6 +199,8 @@ class PlatformStack(TerraformStack):
                     "STATE_VOLUME_ID": state.id,
                     "LAKE_URI": f"s3://{lake.bucket}/{LAKE_PREFIX}",
                     "AUTH_PARAMETER": env.auth_parameter,
+                    "CA_PARAMETER": ca_parameter,
+                    "API_TLS_PORT": str(API_TLS_PORT),
                     "KMS_KEY_ARN": key.arn,
                     "WORK_POOL": WORK_POOL,
                     "UI_PORT": str(UI_PORT),
@@ -227,11 +230,10 @@ class PlatformStack(TerraformStack):
                 instance_profile=profile.name,
                 user_data_values={
                     "REGION": region,
-                    "REPOSITORY": repository,
-                    "BRANCH": branch,
+                    "RELEASES_URI": f"s3://{artifacts.bucket}/{RELEASES_PREFIX}",
                     "LAKE_URI": f"s3://{lake.bucket}/{LAKE_PREFIX}",
                     "AUTH_PARAMETER": env.auth_parameter,
-                    "CA_PARAMETER": CA_PARAMETER.format(project=PROJECT, environment=env.name),
+                    "CA_PARAMETER": ca_parameter,
                     "WORK_POOL": WORK_POOL,
                     "METRIC_NAMESPACE": METRIC_NAMESPACE,
                 },
@@ -572,11 +574,10 @@ class PlatformStack(TerraformStack):
         lake_arn: str,
         artifacts_arn: str,
         key_arn: str,
-        region: str,
-        account: str,
-        partition: str,
+        where: tuple[str, str, str],
         boundary: str,
     ) -> IamInstanceProfile:
+        region, account, partition = where
         role = IamRole(
             self,
             "host_role",
@@ -595,7 +596,8 @@ class PlatformStack(TerraformStack):
                 ],
             ),
         )
-        parameter_arn = f"arn:{partition}:ssm:{region}:{account}:parameter{env.auth_parameter}"
+        parameters = f"arn:{partition}:ssm:{region}:{account}:parameter"
+        ca_parameter = CA_PARAMETER.format(project=PROJECT, environment=env.name)
         IamRolePolicy(
             self,
             "host_lake_access",
@@ -643,7 +645,13 @@ class PlatformStack(TerraformStack):
                     Statement(
                         sid="PrefectApiSecret",
                         actions=["ssm:GetParameter", "ssm:PutParameter"],
-                        resources=[parameter_arn],
+                        resources=[f"{parameters}{env.auth_parameter}"],
+                    ),
+                    Statement(
+                        # The server host publishes its TLS certificate; fleet workers read it.
+                        sid="PrefectApiCertificate",
+                        actions=["ssm:GetParameter", "ssm:PutParameter"],
+                        resources=[f"{parameters}{ca_parameter}"],
                     ),
                 ],
             ),

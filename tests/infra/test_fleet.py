@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.infra.test_terraform import PLATFORM, REPO_ROOT, SHELLCHECK, as_shell, resources
+from tests.infra.test_terraform import (
+    PLATFORM,
+    REPO_ROOT,
+    SHELLCHECK,
+    as_shell,
+    resources,
+    user_data,
+)
 
 POOLS = {"default": "lake-process", "heavy": "lake-process-heavy"}
 
@@ -88,6 +95,43 @@ def test_worker_user_data_serves_its_pool_over_tls_with_the_trusted_server_certi
         [str(SHELLCHECK), "--shell=bash", "-"], input=shell, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("pool", POOLS)
+def test_worker_hosts_install_the_current_release_like_the_server_host(stacks, pool):
+    shell = as_shell(worker_script(stacks["dev"], pool))
+    assert 'RELEASES_URI="s3://tf-value/releases"' in shell
+    current = shell.index('retry aws s3 cp --only-show-errors "${RELEASES_URI}/current" -')
+    archive = shell.index('"${RELEASES_URI}/${commit}.tar.gz"')
+    assert current < archive < shell.index('-c "$release/requirements.lock" "$release"')
+    assert 'ln -sfn "$release" "$REPO_DIR"' in shell
+    assert "retry() {" in shell
+    assert "git clone" not in shell
+    assert "github.com" not in shell
+    assert "REPOSITORY" not in shell
+    assert "BRANCH" not in shell
+
+
+@pytest.mark.parametrize("name", PLATFORM)
+def test_the_server_host_terminates_tls_on_4443_and_publishes_only_its_certificate(stacks, name):
+    shell = as_shell(user_data(stacks[name]))
+    assert f'CA_PARAMETER="/datalake/{name}/prefect-api-ca"' in shell
+    assert 'API_TLS_PORT="4443"' in shell
+    assert "retry dnf install -y --setopt=install_weak_deps=False" in shell
+    assert " nginx\n" in shell
+    new_key = shell[shell.index('if [ ! -f "$TLS_DIR/key.pem" ]') :]
+    assert '-addext "subjectAltName=DNS:${private_dns}"' in new_key
+    assert "meta-data/local-hostname" in new_key
+    publish = new_key[new_key.index("aws ssm put-parameter") : new_key.index("\nfi\n")]
+    assert '--name "$CA_PARAMETER" --type String' in publish
+    assert 'file://${TLS_DIR}/cert.pem"' in publish
+    assert "key.pem" not in publish  # the key never leaves the host
+    assert "listen ${API_TLS_PORT} ssl;" in shell
+    assert "proxy_pass http://127.0.0.1:${UI_PORT};" in shell
+    assert "proxy_set_header Upgrade \\$http_upgrade;" in shell  # events/logs websockets
+    assert "Environment=PREFECT_SERVER_API_HOST=127.0.0.1" in shell  # plain HTTP stays local
+    assert "systemctl enable --now prefect-tls.service" in shell
+    assert "ExecStart=/usr/sbin/nginx -c ${CONF_DIR}/prefect-tls.conf" in shell
 
 
 def test_the_heavy_pool_is_the_one_prefect_yaml_offers_per_deployment():

@@ -225,7 +225,13 @@ def test_host_role_reaches_only_the_lake_bucket_key_its_releases_and_its_secret(
             "arn:${data.aws_partition.partition.partition}:ssm:${var.region}:"
             "${data.aws_caller_identity.account.account_id}:parameter/datalake/prod/prefect-api-auth"
         ],
+        "PrefectApiCertificate": [
+            "arn:${data.aws_partition.partition.partition}:ssm:${var.region}:"
+            "${data.aws_caller_identity.account.account_id}:parameter/datalake/prod/prefect-api-ca"
+        ],
     }
+    (certificate,) = [s for s in statements if s["sid"] == "PrefectApiCertificate"]
+    assert sorted(certificate["actions"]) == ["ssm:GetParameter", "ssm:PutParameter"]
 
 
 def test_host_role_may_erase_object_versions_in_the_lake_bucket_only(stacks):
@@ -473,3 +479,21 @@ def test_deploy_role_tags_only_platform_buckets_and_snapshot_policies(deploy):
     for action in ("dlm:TagResource", "dlm:UntagResource"):
         (statement,) = granting(deploy, action)
         assert conditions(statement)["aws:ResourceTag/Project"] == ("StringEquals", ["datalake"])
+
+
+def test_deploy_role_refreshes_only_the_fleet_groups_of_the_stacks(deploy):
+    roll = deploy["RollFleetGroups"]
+    assert roll["actions"] == ["autoscaling:StartInstanceRefresh"]
+    assert all(
+        re.fullmatch(
+            r"arn:\$\{[^}]+\}:autoscaling:\*:\$\{[^}]+\}:autoScalingGroup:\*:"
+            r"autoScalingGroupName/datalake-(dev|prod)-workers-\*",
+            resource,
+        )
+        for resource in roll["resources"]
+    ), roll["resources"]
+    # Describe calls have no resource-level permissions in Auto Scaling: read-only, on "*".
+    assert (
+        "autoscaling:DescribeInstanceRefreshes"
+        in (deploy["ActionsWithoutResourceScope"]["actions"])
+    )

@@ -110,6 +110,20 @@ def test_deploy_ships_a_release_and_the_host_runs_that_release_s_own_deploy_scri
     assert script.index("releases/current") > script.index('if [ "$status" != "Success" ]')
 
 
+def test_a_successful_deploy_rolls_every_fleet_group_that_has_hosts_one_refresh_at_a_time():
+    (job,) = load("deploy.yml")["jobs"].values()
+    script = "\n".join(step.get("run", "") for step in job["steps"])
+    assert "terraform output -raw fleet_default_group_name" in script
+    assert "terraform output -raw fleet_heavy_group_name" in script
+    roll = script[script.index("for group in $FLEET_GROUPS") :]
+    assert script.index("releases/current") < script.index("for group in $FLEET_GROUPS")
+    assert '[ "$desired" -eq 0 ]' in roll
+    assert roll.index("continue\n") < roll.index("aws autoscaling start-instance-refresh")
+    assert "--output text 2>/dev/null || echo Unknown)" in roll  # a failed poll is one more wait
+    assert "Successful) continue 2 ;;" in roll
+    assert "exit 1" in roll
+
+
 def test_ssm_polling_survives_a_failed_api_call():
     (job,) = load("deploy.yml")["jobs"].values()
     script = "\n".join(step.get("run", "") for step in job["steps"])
