@@ -31,7 +31,7 @@ SERVICE_POLICIES = (
     "service-role/AWSDataLifecycleManagerServiceRole",
 )
 """The AWS managed policies a platform role may have attached (host: SSM; snapshots: DLM)."""
-CREATED_WITH_TAGS = ("RunInstances", "CreateSecurityGroup", "CreateVolume")
+CREATED_WITH_TAGS = ("RunInstances", "CreateSecurityGroup", "CreateVolume", "CreateLaunchTemplate")
 """EC2 calls whose new resources the deploy role may tag (ec2:CreateAction); nothing else."""
 SSM_AGENT_DOCUMENT_ACTIONS = (
     "ssm:DescribeDocument",
@@ -86,6 +86,9 @@ UNSCOPED_ACTIONS = (
     "dlm:GetLifecyclePolicies",
     "autoscaling:DescribeAutoScalingGroups",
     "autoscaling:DescribeInstanceRefreshes",
+    "autoscaling:DescribeScalingActivities",
+    "ec2:DescribeLaunchTemplates",
+    "ec2:DescribeLaunchTemplateVersions",
     "ssm:DescribeInstanceInformation",
     "ssm:DescribeParameters",
     "ssm:GetCommandInvocation",
@@ -317,7 +320,12 @@ def deploy_statements(
         ),
         Statement(
             sid="LaunchHost",
-            actions=["ec2:RunInstances", "ec2:CreateSecurityGroup", "ec2:CreateVolume"],
+            actions=[
+                "ec2:RunInstances",
+                "ec2:CreateSecurityGroup",
+                "ec2:CreateVolume",
+                "ec2:CreateLaunchTemplate",
+            ],
             resources=[f"{arn}:ec2:*:{account}:*", f"{arn}:ec2:*::image/*"],
         ),
         Statement(
@@ -337,12 +345,16 @@ def deploy_statements(
                 "ec2:ModifyInstanceMetadataOptions",
                 "ec2:DeleteSecurityGroup",
                 "ec2:AuthorizeSecurityGroupEgress",
+                "ec2:AuthorizeSecurityGroupIngress",
                 "ec2:RevokeSecurityGroupEgress",
                 "ec2:RevokeSecurityGroupIngress",
                 "ec2:AttachVolume",
                 "ec2:DetachVolume",
                 "ec2:ModifyVolume",
                 "ec2:DeleteVolume",
+                "ec2:CreateLaunchTemplateVersion",
+                "ec2:ModifyLaunchTemplate",
+                "ec2:DeleteLaunchTemplate",
                 "ec2:CreateTags",
                 "ec2:DeleteTags",
             ],
@@ -403,13 +415,33 @@ def deploy_statements(
             conditions=tagged,
         ),
         Statement(
-            # After a deploy, each fleet group replaces its hosts one at a time (new release).
-            sid="RollFleetGroups",
-            actions=["autoscaling:StartInstanceRefresh"],
+            # The fleet's groups (terraform/stacks/fleet.py); after a deploy, each replaces its
+            # hosts one at a time (new release).
+            sid="FleetGroups",
+            actions=[
+                "autoscaling:CreateAutoScalingGroup",
+                "autoscaling:UpdateAutoScalingGroup",
+                "autoscaling:DeleteAutoScalingGroup",
+                "autoscaling:CreateOrUpdateTags",
+                "autoscaling:DeleteTags",
+                "autoscaling:StartInstanceRefresh",
+            ],
             resources=[
                 f"{arn}:autoscaling:*:{account}:autoScalingGroup:*:"
                 f"autoScalingGroupName/{prefix}-workers-*"
                 for prefix in prefixes
+            ],
+        ),
+        Statement(
+            # The one role the boundary rule does not cover: AWS defines it (the fleet's groups).
+            sid="AutoScalingServiceLinkedRole",
+            actions=["iam:CreateServiceLinkedRole"],
+            resources=[
+                f"{arn}:iam::{account}:role/aws-service-role/autoscaling.amazonaws.com/"
+                "AWSServiceRoleForAutoScaling"
+            ],
+            conditions=[
+                Condition("StringEquals", "iam:AWSServiceName", ["autoscaling.amazonaws.com"])
             ],
         ),
         Statement(

@@ -407,7 +407,7 @@ def test_deploy_role_tags_ec2_resources_only_in_the_call_that_creates_them(deplo
         ours = found.get("aws:ResourceTag/Project")
         assert created == (
             "StringEquals",
-            ["RunInstances", "CreateSecurityGroup", "CreateVolume"],
+            ["RunInstances", "CreateSecurityGroup", "CreateVolume", "CreateLaunchTemplate"],
         ) or (ours == ("StringEquals", ["datalake"])), statement["sid"]
 
 
@@ -481,9 +481,13 @@ def test_deploy_role_tags_only_platform_buckets_and_snapshot_policies(deploy):
         assert conditions(statement)["aws:ResourceTag/Project"] == ("StringEquals", ["datalake"])
 
 
-def test_deploy_role_refreshes_only_the_fleet_groups_of_the_stacks(deploy):
-    roll = deploy["RollFleetGroups"]
-    assert roll["actions"] == ["autoscaling:StartInstanceRefresh"]
+def test_deploy_role_creates_and_refreshes_only_the_fleet_groups_of_the_stacks(deploy):
+    roll = deploy["FleetGroups"]
+    assert {
+        "autoscaling:CreateAutoScalingGroup",
+        "autoscaling:UpdateAutoScalingGroup",
+        "autoscaling:StartInstanceRefresh",
+    } <= set(roll["actions"])
     assert all(
         re.fullmatch(
             r"arn:\$\{[^}]+\}:autoscaling:\*:\$\{[^}]+\}:autoScalingGroup:\*:"
@@ -496,4 +500,23 @@ def test_deploy_role_refreshes_only_the_fleet_groups_of_the_stacks(deploy):
     assert (
         "autoscaling:DescribeInstanceRefreshes"
         in (deploy["ActionsWithoutResourceScope"]["actions"])
+    )
+
+
+def test_deploy_role_creates_launch_templates_tagged_and_only_autoscaling_s_linked_role(deploy):
+    assert "ec2:CreateLaunchTemplate" in deploy["LaunchHost"]["actions"]
+    assert "ec2:DeleteLaunchTemplate" in deploy["ManageTaggedHost"]["actions"]
+    assert (
+        "CreateLaunchTemplate"
+        in conditions(deploy["TagOnlyWhatTheSameCallCreates"])["ec2:CreateAction"][1]
+    )
+    (linked,) = granting(deploy, "iam:CreateServiceLinkedRole")
+    assert linked["resources"] == [
+        "arn:${data.aws_partition.partition.partition}:iam::"
+        "${data.aws_caller_identity.account.account_id}:role/aws-service-role/"
+        "autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+    ]
+    assert conditions(linked)["iam:AWSServiceName"] == (
+        "StringEquals",
+        ["autoscaling.amazonaws.com"],
     )
