@@ -335,3 +335,18 @@ def test_erasing_from_an_empty_lake_records_nothing(local_lake, prefect_api):
         lake.read(CUSTOMERS)
     assert forget_subject(SUBJECT, requested_by="dpo") == []
     assert not lake.exists(ERASURES)
+
+
+def test_an_erased_table_keeps_no_file_a_writer_left_behind_after_losing_a_commit_race(local_lake):
+    from pathlib import Path
+
+    from flows.etl.forget.places import erase_table
+
+    lake.merge(CUSTOMERS, samples.customers(20))
+    folder = Path(lake.location(CUSTOMERS).removeprefix("file://"))
+    assert folder.is_dir()
+    orphan = folder / "part-00000-lost-race-c000.parquet"  # in no commit
+    pq.write_table(lake.read_arrow(CUSTOMERS), orphan)
+    erase_table(CUSTOMERS, subject)
+    assert not orphan.exists()
+    assert lake.read(CUSTOMERS).height == 19

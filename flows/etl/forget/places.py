@@ -63,7 +63,8 @@ def erase_table(table: Table, subject: Subject) -> PlaceErasure:
     deleted = lake.delete_matching(table, values=ids, patterns=texts).rows if ids or texts else 0
     # Retention 0 with the safety check off: the only way to make deleted rows unrecoverable,
     # also for older files (an update's) that held them. It ends time travel for the table.
-    removed = lake.vacuum(table, retention_hours=0, enforce_retention=False)
+    # Full: a writer that lost a commit race leaves its data file behind, in no commit.
+    removed = lake.vacuum(table, retention_hours=0, enforce_retention=False, full=True)
     if deleted or removed:
         lake.forget_history(table)
     return PlaceErasure(table.path, "table", deleted, len(removed), lake.version(table))
