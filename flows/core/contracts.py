@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from flows.core.casting import cast_columns
 from flows.core.checks import Check, NotNull, TableCheck, any_violated, reason_expression
@@ -146,11 +148,27 @@ class Table:
         """One row per key: the newest by `newest_by`, else the last one delivered."""
         if not self.key:
             return data
-        frame = _frame(data)
-        if self.newest_by:
-            frame = frame.sort(self.newest_by, nulls_last=False, maintain_order=True)
-        latest = frame.unique(subset=list(self.key), keep="last", maintain_order=True)
-        return latest.to_arrow().cast(data.schema)
+        return data.filter(self.latest_rows(data))
+
+    def latest_rows(self, data: pa.Table) -> pa.BooleanArray:
+        """Which rows `deduplicate` keeps; `data` needs only the key and `newest_by` columns.
+
+        Sorts row numbers instead of hashing keys: for 4M orders a hash held 640 MB, this 100.
+        """
+        newest = [self.newest_by] if self.newest_by else []
+        by = [(name, "ascending", "at_start") for name in (*self.key, *newest)]
+        order = pc.sort_indices(data, sort_keys=by)  # stable: equal rows keep delivery order
+        rows = data.num_rows
+        same_key_follows = np.ones(max(rows - 1, 0), dtype=bool)
+        for name in self.key:
+            ordered = data.column(name).take(order)
+            this, following = ordered.slice(0, rows - 1), ordered.slice(1)
+            equal = pc.fill_null(pc.equal(this, following), False)
+            both_null = pc.and_(pc.is_null(this), pc.is_null(following))
+            same_key_follows &= pc.or_(equal, both_null).to_numpy(zero_copy_only=False)
+        kept = np.zeros(rows, dtype=bool)
+        kept[order.to_numpy()[np.append(~same_key_follows, True)]] = True
+        return pa.array(kept)
 
 
 def personal_columns() -> frozenset[str]:

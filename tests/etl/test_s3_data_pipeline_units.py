@@ -42,7 +42,6 @@ from flows.etl.s3_pipeline.transforms import (
     customer_lifetime_value,
     daily_category_revenue,
     gold_scope,
-    grouped_by_rows,
     landing_files,
     merged_outcomes,
     missing_required,
@@ -342,21 +341,6 @@ ORDERS_FRAME = pl.DataFrame(
         "status": ["placed", "shipped", "cancelled", "placed"],
     }
 )
-
-
-def test_grouped_by_rows_holds_at_most_the_row_count_and_keeps_every_reject():
-    def split(valid, rejected):
-        return pa.table({"n": pa.array(range(valid), pa.int64())}), pa.table({"r": [0] * rejected})
-
-    splits = [split(3, 1), split(0, 2), split(2, 0), split(4, 1), split(7, 0), split(1, 3)]
-    groups = list(grouped_by_rows(splits, 5))
-    assert [(valid.num_rows, [r.num_rows for r in rejects]) for valid, rejects in groups] == [
-        (5, [1, 2, 0]),
-        (4, [1]),
-        (7, [0]),
-        (1, [3]),
-    ]
-    assert list(grouped_by_rows([], 5)) == []
 
 
 def test_daily_category_revenue_excludes_cancelled_and_names_unknown_products():

@@ -24,23 +24,24 @@ from flows.core.contracts import Table
 from flows.core.errors import ContentError, ContractViolation, error_kind
 from flows.core.lineage import BATCH_COLUMN
 from flows.core.settings import get_settings
+from flows.etl.s3_pipeline import spool as spools
 from flows.etl.s3_pipeline.landing import ParseOptions, ParseRestart, text_batches
 from flows.etl.s3_pipeline.report import manifest_rows
 from flows.etl.s3_pipeline.resolution import replace_replayed_rejects
+from flows.etl.s3_pipeline.spool import Spool, spooled, teed
 from flows.etl.s3_pipeline.transforms import (
     Conformed,
     FileResult,
     LandingFile,
     Plan,
     column_name_problem,
-    conformed,
     customer_lifetime_value,
     daily_category_revenue,
-    distinct_customers,
-    grouped_by_rows,
     landing_files,
     missing_required,
     new_columns,
+    no_customers,
+    order_scope,
     plan,
     reason_counts,
     stamped_batches,
@@ -63,6 +64,8 @@ def ingest_file(file: LandingFile, *, run_id: str, batch_rows: int | None = None
     options = ParseOptions(rows)
     ingested_at = datetime.now(UTC)
     while True:
+        conformed_rows = Spool(contract, rows)
+        spool_failures: list[BaseException] = []
         try:
             reader = text_batches(file.path, file.format, options)
             missing = missing_required(contract, reader.schema.names)
@@ -72,14 +75,25 @@ def ingest_file(file: LandingFile, *, run_id: str, batch_rows: int | None = None
             stamped = stamped_batches(reader, **lineage, ingested_at=ingested_at)
             if problem := column_name_problem(stamped.schema.names):
                 raise ContentError(problem)
-            result = lake.append_once(contract.bronze, stamped, app_id=f"bronze:{file.batch_id}")
+            both = teed(stamped, conformed_rows, spool_failures)
+            result = lake.append_once(
+                contract.bronze,
+                pa.RecordBatchReader.from_batches(stamped.schema, both),
+                app_id=f"bronze:{file.batch_id}",
+            )
         except ParseRestart as restart:
+            conformed_rows.discard()
             options = restart.options
             continue
         except Exception as error:
+            conformed_rows.discard()
             if error_kind(error) != "content":
                 raise
             return FileResult(file, "failed", error=f"{file.path}: {error}")
+        if result.operation == "WRITE" and not spool_failures:
+            spools.keep(lake.location(contract.bronze), file.batch_id, conformed_rows)
+        else:  # in bronze before, or the rows' conform fails: silver reads bronze back
+            conformed_rows.discard()
         drift = new_columns(contract, reader.schema.names)
         status = "bronze" if result.rows or result.operation == "NOOP" else "empty"
         return FileResult(file, status, result.rows, drift, bronze_rows=result.rows)
@@ -88,49 +102,57 @@ def ingest_file(file: LandingFile, *, run_id: str, batch_rows: int | None = None
 def conform_file(
     file: LandingFile, *, batch_rows: int | None = None, replay: bool = False
 ) -> Conformed:
-    """One delivery's bronze rows into silver (a MERGE per `merge_rows` valid rows) and
-    quarantine (one commit).
+    """One delivery's rows into silver (one commit for the keys it adds, a MERGE per
+    `merge_rows` rows of keys silver may hold) and quarantine (one commit).
 
-    Safe to repeat after a crash: the merge keeps the newest row per key and the quarantine
-    commit is an app transaction of this delivery. A `replay` (after a contract fix) replaces
-    the delivery's earlier rejects by what still fails, keeping those that pass now for the
-    flow to mark resolved.
+    The rows come from the spool `ingest_file` filled in this process, else from bronze. Safe
+    to repeat after a crash: the merge keeps the newest row per key and the quarantine commit
+    is an app transaction of this delivery. A `replay` (after a contract fix) replaces the
+    delivery's earlier rejects by what still fails, keeping those that pass now for the flow
+    to mark resolved.
     """
     contract = landing_sources()[file.source]
     lake.create_if_missing(contract)  # then concurrent first merges conflict, never duplicate
-    valid_rows = inserted = updated = 0
-    rejected: list[pa.Table] = []
-    dates: set[object] = set()
-    customers: list[pl.Series] = []
-    batches = lake.read_batches(
-        contract.bronze, where={BATCH_COLUMN: file.batch_id}, batch_rows=batch_rows
-    )
-    splits = (conformed(contract, pa.Table.from_batches([batch])) for batch in batches)
-    for valid, group_rejects in grouped_by_rows(splits, get_settings().merge_rows):
-        valid_rows += valid.num_rows
-        rejected.extend(group_rejects)
-        if valid.num_rows:
-            merged = lake.merge(contract, valid)
-            inserted, updated = inserted + merged.inserted, updated + merged.updated
-        if contract.path == ORDERS.path:
-            dates.update(valid.column("order_date").unique().to_pylist())
-            customers.append(pl.Series("customer_id", valid.column("customer_id")).unique())
-    parts = [pl.DataFrame(pl.from_arrow(r)) for r in rejected]
-    rejects = pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
+    conformed_rows = spools.take(lake.location(contract.bronze), file.batch_id)
+    if conformed_rows is None or replay:
+        if conformed_rows is not None:
+            conformed_rows.discard()
+        bronze = lake.read_batches(
+            contract.bronze, where={BATCH_COLUMN: file.batch_id}, batch_rows=batch_rows
+        )
+        conformed_rows = spooled(contract, bronze, batch_rows or get_settings().batch_rows)
+    try:
+        return _conformed_into_silver(file, contract, conformed_rows, replay)
+    finally:
+        conformed_rows.discard()
+
+
+def _conformed_into_silver(
+    file: LandingFile, contract: Table, conformed_rows: Spool, replay: bool
+) -> Conformed:
+    inserted = updated = 0
+    if conformed_rows.valid_rows:
+        merged = lake.merge_batches(contract, conformed_rows.valid)
+        inserted, updated = merged.inserted, merged.updated
+    dates: frozenset[object] = frozenset()
+    customers = no_customers()
+    if contract.path == ORDERS.path:
+        dates, customers = order_scope(conformed_rows.valid(["order_date", "customer_id"]))
+    rejects = conformed_rows.rejects()
     if replay:
-        replace_replayed_rejects(contract, file.batch_id, rejects.to_arrow())
-    elif rejects.height:
-        lake.append_once(contract.quarantine, rejects.to_arrow(), app_id=f"q:{file.batch_id}")
+        replace_replayed_rejects(contract, file.batch_id, rejects)
+    elif rejects.num_rows:
+        lake.append_once(contract.quarantine, rejects, app_id=f"q:{file.batch_id}")
     return Conformed(
         file.batch_id,
-        valid_rows + rejects.height,
-        valid_rows,
-        rejects.height,
+        conformed_rows.valid_rows + rejects.num_rows,
+        conformed_rows.valid_rows,
+        rejects.num_rows,
         inserted,
         updated,
-        reason_counts(rejects.to_arrow()),
-        frozenset(dates),
-        distinct_customers(customers),
+        reason_counts(rejects),
+        dates,
+        customers,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
@@ -189,25 +189,6 @@ def conformed(contract: Table, bronze: pa.Table) -> tuple[pa.Table, pa.Table]:
     return valid, everything.to_arrow()
 
 
-def grouped_by_rows(
-    splits: Iterable[tuple[pa.Table, pa.Table]], rows: int
-) -> Iterator[tuple[pa.Table, list[pa.Table]]]:
-    """Consecutive (valid, rejects) splits as (valid rows concatenated, their rejects), each
-    group holding at most `rows` valid rows (or one split, if that alone holds more)."""
-    valid: list[pa.Table] = []
-    rejects: list[pa.Table] = []
-    held = 0
-    for batch_valid, batch_rejects in splits:
-        if valid and held + batch_valid.num_rows > rows:
-            yield pa.concat_tables(valid), rejects
-            valid, rejects, held = [], [], 0
-        valid.append(batch_valid)
-        rejects.append(batch_rejects)
-        held += batch_valid.num_rows
-    if valid:
-        yield pa.concat_tables(valid), rejects
-
-
 def no_customers() -> pl.Series:
     return pl.Series("customer_id", [], pl.Int64)
 
@@ -215,6 +196,16 @@ def no_customers() -> pl.Series:
 def distinct_customers(parts: Iterable[pl.Series]) -> pl.Series:
     """The distinct customer ids of all `parts`."""
     return pl.concat([no_customers(), *parts]).unique().sort()
+
+
+def order_scope(valid: Iterable[pa.RecordBatch]) -> tuple[frozenset[object], pl.Series]:
+    """The order dates and distinct customers of valid orders rows: the gold they touch."""
+    dates: set[object] = set()
+    customers: list[pl.Series] = []
+    for batch in valid:
+        dates.update(pc.unique(batch.column("order_date")).to_pylist())
+        customers.append(pl.Series("customer_id", batch.column("customer_id")).unique())
+    return frozenset(dates), distinct_customers(customers)
 
 
 def stamped_batches(
