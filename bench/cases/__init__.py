@@ -10,6 +10,7 @@ from bench.cases import (
     analytics,
     incremental,
     ingest,
+    layout,
     maintenance,
     merge,
     prefect_overhead,
@@ -109,5 +110,12 @@ CASES: tuple[Case, ...] = (
         "no target in the issue (ratio and peak RSS per process)",
         scale_out.threads_vs_dask,
         at="smallest",
+    ),
+    Case(
+        "12",
+        "Silver files after 10M rows and compaction",
+        "no target in the issue (files, mean size, read seconds before vs after compaction)",
+        layout.files_after_compaction,
+        at="largest",
     ),
 )
