@@ -67,6 +67,8 @@ def _check(check: dict[str, Any]) -> str:
     unit, value, threshold = check["unit"], check["value"], check["threshold"]
     if unit == "x":
         shown, wanted = f"{value:.2f}x", f"{threshold:g}x"
+    elif unit == " s":  # a wall time: whole seconds would hide a 1.5 s target
+        shown, wanted = f"{value:.2f} s", f"{threshold:g} s"
     elif unit:
         shown, wanted = f"{value:,.0f}{unit}", f"{threshold:,.0f}{unit}"
     else:

@@ -6,6 +6,8 @@ from bench.cases.ingest import landing
 from bench.harness import Check, Context, Outcome
 
 NEW_SHARE = 0.01
+RERUN_TARGET_SECONDS = 1.5
+"""The issue's wall-time bound for a re-run that finds no new files, at any size."""
 
 
 def rerun_cost(ctx: Context, scale: int) -> Outcome:
@@ -20,14 +22,15 @@ def rerun_cost(ctx: Context, scale: int) -> Outcome:
         lake_from=files,
         env=ctx.prefect_env(),
     )
-    none_new = runs.extra["rerun_seconds"] / runs.seconds
+    rerun_seconds = runs.extra["rerun_seconds"]
+    none_new = rerun_seconds / runs.seconds
     one_percent = runs.extra["incremental_seconds"] / runs.seconds
     return Outcome(
         summary=(
-            f"first run {runs.seconds:.1f} s; no new files {runs.extra['rerun_seconds']:.1f} s;"
+            f"first run {runs.seconds:.1f} s; no new files {rerun_seconds:.2f} s;"
             f" 1% new files {runs.extra['incremental_seconds']:.1f} s"
         ),
         measurements=[runs],
         ratios={"no-new-data re-run / first": none_new, "1% new files / first": one_percent},
-        checks=[Check("no-new-data re-run / first run", none_new, "<=", 0.05, unit="")],
+        checks=[Check("no-new-data re-run", rerun_seconds, "<=", RERUN_TARGET_SECONDS, unit=" s")],
     )
