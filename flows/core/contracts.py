@@ -159,6 +159,8 @@ class Table:
         by = [(name, "ascending", "at_start") for name in (*self.key, *newest)]
         order = pc.sort_indices(data, sort_keys=by)  # stable: equal rows keep delivery order
         rows = data.num_rows
+        if rows == 0:
+            return pa.array([], pa.bool_())
         same_key_follows = np.ones(max(rows - 1, 0), dtype=bool)
         for name in self.key:
             ordered = data.column(name).take(order)

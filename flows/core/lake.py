@@ -1,9 +1,9 @@
 """Lake I/O: the only module that imports `deltalake`. The same calls for a folder and for `s3://`.
 
-Every write is one Delta commit (readers see all of it or none of it; `merge` of a batch that mixes
-new and existing keys makes two, see there) and carries the Prefect flow run in its commit
-metadata. On S3, delta-rs commits with conditional put, so concurrent writers are safe without a
-lock table.
+Every write is one Delta commit (readers see all of it or none of it; a `merge` or
+`merge_batches` of rows that mix new and existing keys makes more, see there) and carries the
+Prefect flow run in its commit metadata. On S3, delta-rs commits with conditional put, so
+concurrent writers are safe without a lock table.
 
 Every call is safe from several threads at once. delta-rs runs its I/O on one shared runtime, and
 most of its calls wait for that runtime while holding the GIL; a write that streams a Python

@@ -39,8 +39,9 @@ class LakeSettings(BaseSettings):
     batch_rows: int = 250_000
     """Rows per streaming batch: memory is bounded by this, not by input size."""
     merge_rows: int = 1_000_000
-    """Valid rows per silver MERGE commit: each commit writes a file per partition it touches,
-    so fewer, larger merges write fewer files; memory grows with it."""
+    """Rows per MERGE commit of `lake.merge_batches`, for rows whose keys the table may already
+    hold (new keys are appended in one commit): each commit writes a file per partition it
+    touches, so fewer, larger merges write fewer files; memory grows with it."""
     vacuum_retention_floor_hours: int = 168
     """Vacuum never deletes files younger than this (time travel window) unless forced."""
     source_dsn: SecretStr | None = None

@@ -1,3 +1,4 @@
+import random
 from datetime import UTC, date, datetime
 
 import polars as pl
@@ -173,3 +174,32 @@ def test_sibling_tables_live_in_their_layers():
     assert ORDERS_LIKE.bronze.path == "bronze/orders"
     assert ORDERS_LIKE.quarantine.path == "quarantine/orders"
     assert ORDERS_LIKE.bronze.schema is None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_latest_rows_keep_what_a_hash_dedupe_keeps(seed):
+    """Sorted dedupe against polars' unique: per key the newest, ties to the last delivered, a
+    null key a key of its own, a null time older than any."""
+    rng = random.Random(seed)
+    table = Table("t", "silver", pa.schema([("a", pa.int64()), ("b", pa.string()),
+                                            ("at", pa.int64())]), key=("a", "b"), newest_by="at")  # fmt: skip
+    rows = 200
+    data = pa.table(
+        {
+            "a": [rng.choice([None, 1, 2, 3]) for _ in range(rows)],
+            "b": [rng.choice([None, "x", "y"]) for _ in range(rows)],
+            "at": [rng.choice([None, 1, 2, 3]) for _ in range(rows)],
+        }
+    ).append_column("position", pa.array(range(rows)))
+    expected = (
+        pl.DataFrame(pl.from_arrow(data))
+        .sort("at", nulls_last=False, maintain_order=True)
+        .unique(subset=["a", "b"], keep="last")["position"]
+        .sort()
+        .to_list()
+    )
+    assert data.filter(table.latest_rows(data))["position"].to_pylist() == expected
+
+
+def test_latest_rows_of_no_rows_are_none():
+    assert len(ORDERS_LIKE.latest_rows(ORDERS_LIKE.schema.empty_table())) == 0

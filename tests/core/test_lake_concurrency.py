@@ -80,6 +80,75 @@ def test_a_key_repeated_in_one_batch_lands_once_with_its_newest_row(local_lake):
     assert [(r["id"], r["value"]) for r in rows()] == [(5, 2.0), (6, 3.0)]
 
 
+def batches_of(*tables: pa.Table):
+    """`merge_batches`' `rows`: the tables as one stream, each a batch, only the named columns."""
+    return lambda columns: pa.RecordBatchReader.from_batches(
+        ITEMS.schema if columns is None else pa.schema([ITEMS.schema.field(c) for c in columns]),
+        [batch.select(columns or ITEMS.schema.names) for t in tables for batch in t.to_batches()],
+    )
+
+
+def test_merge_batches_appends_new_keys_over_many_days_in_one_commit_and_merges_the_rest(
+    local_lake,
+):
+    lake.merge(ITEMS, items([1, 2], [1.0, 2.0]))
+    stream = batches_of(
+        items([2], [20.0], updated=T0 + timedelta(hours=1)),
+        items([1], [-1.0], updated=T0 - timedelta(hours=1)),  # older: must not win
+        *(items([10 + n], [float(n)], day=date(2024, 1, 1) + timedelta(days=n)) for n in range(5)),
+        items([11], [99.0], day=date(2024, 1, 2), updated=T0 + timedelta(hours=1)),  # repeated
+    )
+    before = lake.version(ITEMS)
+    result = lake.merge_batches(ITEMS, stream)
+    assert (result.operation, result.inserted, result.updated) == ("MERGE", 5, 1)
+    commits = lake.history(ITEMS, limit=lake.version(ITEMS) - before)
+    assert sorted(c["operation"] for c in commits) == ["MERGE", "WRITE"]  # 5 days, one append
+    assert [(r["id"], r["value"]) for r in rows()] == [
+        (1, 1.0), (2, 20.0), (10, 0.0), (11, 99.0), (12, 2.0), (13, 3.0), (14, 4.0)
+    ]  # fmt: skip
+    again = rows()
+    assert lake.merge_batches(ITEMS, stream).inserted == 0  # a re-run adds nothing
+    assert rows() == again
+
+
+def test_merge_batches_keeps_the_newest_row_of_a_key_repeated_across_batches(local_lake):
+    stream = batches_of(
+        items([5], [2.0], updated=T0 + timedelta(hours=2)),
+        items([6], [1.0]),
+        items([5], [1.0], updated=T0 + timedelta(hours=1)),
+        items([6], [3.0]),  # equal timestamps: the last delivered wins
+    )
+    result = lake.merge_batches(ITEMS, stream)
+    assert (result.operation, result.inserted) == ("APPEND", 2)
+    assert [(r["id"], r["value"]) for r in rows()] == [(5, 2.0), (6, 3.0)]
+
+
+def test_merge_batches_merges_in_groups_of_merge_rows(local_lake, monkeypatch):
+    lake.merge(ITEMS, items(list(range(10)), [0.0] * 10))
+    monkeypatch.setenv("LAKE_MERGE_ROWS", "3")
+    later = T0 + timedelta(hours=1)
+    stream = batches_of(*(items([n], [float(n)], updated=later) for n in range(10)))
+    before = lake.version(ITEMS)
+    assert lake.merge_batches(ITEMS, stream).updated == 10
+    assert lake.version(ITEMS) - before == 4  # 3 + 3 + 3 + 1 rows
+    assert [r["value"] for r in rows()] == [float(n) for n in range(10)]
+
+
+def test_same_new_keys_from_threads_with_merge_batches_land_once(local_lake):
+    lake.create_if_missing(ITEMS)
+    stream = batches_of(items(list(range(50)), [1.0] * 50), items(list(range(50, 100)), [2.0] * 50))
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(lake.merge_batches(ITEMS, stream)))
+               for _ in range(3)]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(results) == 3
+    assert lake.read(ITEMS, columns=["id"])["id"].sort().to_list() == list(range(100))
+    assert sum(r.inserted for r in results) == 100
+
+
 def write_keys(first: int, count: int, rounds: int) -> None:
     """Merge `rounds` overlapping batches of `count` keys from `first` (a process's work)."""
     for n in range(rounds):

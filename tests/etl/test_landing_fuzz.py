@@ -18,7 +18,7 @@ from unittest import mock
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from flows.catalog import ORDERS, landing_sources
@@ -181,6 +181,7 @@ def table_or_empty(table):
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(delivery=deliveries(), fault=st.booleans())
+@example(delivery=("cr-in-header.csv", b"\r\xc2\xaf"), fault=False)  # found by this test
 def test_no_delivery_blocks_the_others_and_a_second_pass_changes_nothing(delivery, fault):
     name, data = delivery
     with fresh_lake():

@@ -278,7 +278,10 @@ def _csv_header(path: str, options: ParseOptions) -> list[str]:
         text = first.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise ContentError(f"the header line is not valid UTF-8: {error.reason}") from None
-    return next(csv.reader([text]), [])
+    try:
+        return next(csv.reader([text]), [])
+    except csv.Error as error:  # e.g. a carriage return inside the header line
+        raise ContentError(f"unreadable CSV header: {error}") from None
 
 
 def _csv_reader(path: str, options: ParseOptions) -> pa.RecordBatchReader:
