@@ -254,3 +254,27 @@ def test_a_pandas_csv_with_nullable_integers_lands_every_row_in_silver(local_lak
     assert silver["quantity"].to_list() == expected["quantity"].to_list()
     assert silver["updated_at"].to_list() == expected["updated_at"].to_list()
     assert silver["order_date"].to_list() == expected["order_date"].dt.date().to_list()
+
+
+USUAL_SHAPE = [
+    "2024-01-02T10:00:00Z",
+    "2024-01-02 10:00:00.5+02:00",
+    "2024-02-29T23:59:59.123456-05:30",
+]
+
+
+def test_timestamps_in_the_usual_shape_read_as_the_format_readers_read_them():
+    utc = pl.Datetime("us", "UTC")
+    by_arrow = cast_series(pl.Series(USUAL_SHAPE), utc)
+    # a value outside the shape sends the whole column to the format readers
+    by_formats = cast_series(pl.Series([*USUAL_SHAPE, "2024-01-02T10:00"]), utc)
+    assert by_arrow.null_count() == 0
+    assert by_arrow.to_list() == by_formats.to_list()[:3]
+
+
+@pytest.mark.parametrize(
+    "bad", ["2024-02-30T10:00:00Z", "2024-01-02T10:00:00.1234567Z", "2024-01-02T25:00:00Z"]
+)
+def test_a_bad_timestamp_among_usual_ones_is_the_only_one_rejected(bad):
+    read = cast_series(pl.Series([USUAL_SHAPE[0], bad]), pl.Datetime("us", "UTC"))
+    assert read.is_null().to_list() == [False, True]

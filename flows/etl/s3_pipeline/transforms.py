@@ -168,9 +168,13 @@ def conformed(contract: Table, bronze: pa.Table) -> tuple[pa.Table, pa.Table]:
 
     Rows the parser could not read carry their parse error as the reason.
     """
-    failed = _frame(bronze).filter(pl.col(ERROR_COLUMN).is_not_null())
     assert contract.schema is not None
-    parsed = bronze.filter(pc.is_null(bronze.column(ERROR_COLUMN)))
+    errors = bronze.column(ERROR_COLUMN)
+    if errors.null_count == bronze.num_rows:  # the usual batch: every row parsed, nothing copied
+        failed, parsed = _frame(bronze.slice(0, 0)), bronze
+    else:
+        unreadable = pc.is_valid(errors)
+        failed, parsed = _frame(bronze.filter(unreadable)), bronze.filter(pc.invert(unreadable))
     for name in contract.schema.names:  # absent only when no file delivered it parseably
         if name not in parsed.column_names:
             parsed = parsed.append_column(name, pa.nulls(parsed.num_rows, pa.string()))
