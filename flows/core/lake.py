@@ -578,14 +578,14 @@ def merge_batches(
         appended = int(pc.sum(new).as_py() or 0)
         if not appended:
             break
+        partitions = _partition_count(keys.filter(new), table.partition_by)
         try:
             with _GATE.exclusive():
-                partitions = _partition_count(keys.filter(new), table.partition_by)
                 _append_commit(table, snapshot, _kept(rows(None), new), partitions)
         except errors.WriteConflictError:
             if attempt == MERGE_ATTEMPTS:
                 raise
-            time.sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
+            _spread_racers(attempt)
             continue
         to_merge = pc.and_(latest, pc.invert(new))
         break
@@ -662,7 +662,7 @@ def _upsert(table: Table, arrow: pa.Table) -> WriteResult:
         except errors.WriteConflictError:
             if attempt == MERGE_ATTEMPTS:
                 raise
-            time.sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))  # spread the racers
+            _spread_racers(attempt)
     return WriteResult(
         table.path,
         "MERGE" if merged else "APPEND",
@@ -671,6 +671,11 @@ def _upsert(table: Table, arrow: pa.Table) -> WriteResult:
         inserted=inserted,
         updated=updated,
     )
+
+
+def _spread_racers(attempt: int) -> None:
+    """Wait a random, growing while before a keyed write's next attempt after a conflict."""
+    time.sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
 
 
 def _keyed_commit() -> CommitProperties:

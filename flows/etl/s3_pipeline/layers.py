@@ -113,10 +113,9 @@ def conform_file(
     """
     contract = landing_sources()[file.source]
     lake.create_if_missing(contract)  # then concurrent first merges conflict, never duplicate
-    conformed_rows = spools.take(lake.location(contract.bronze), file.batch_id)
-    if conformed_rows is None or replay:
-        if conformed_rows is not None:
-            conformed_rows.discard()
+    # a replayed delivery was not parsed in this run, so it has no spool
+    conformed_rows = None if replay else spools.take(lake.location(contract.bronze), file.batch_id)
+    if conformed_rows is None:
         bronze = lake.read_batches(
             contract.bronze, where={BATCH_COLUMN: file.batch_id}, batch_rows=batch_rows
         )
